@@ -263,8 +263,13 @@ func (t *Task) Process() (bool, error) {
 		return false, nil
 	}
 	r := best.pop()
+	if err := t.processRecord(best, r); err != nil {
+		return true, err
+	}
+	// Only a record fully processed (or skipped by the handler) counts as
+	// consumed, so a failed one is never committed.
 	best.next = r.Offset + 1
-	return true, t.processRecord(best, r)
+	return true, nil
 }
 
 func (t *Task) processRecord(q *partitionQueue, r *kgo.Record) error {

@@ -1,0 +1,385 @@
+// Package kstreams runs a topology described with the kstream DSL as a Kafka
+// consumer-group application: any number of copies with the same
+// ApplicationID share its tasks (a sub-topology on one partition number),
+// each task run by its own goroutine.
+//
+//	b := kstream.NewBuilder()
+//	kstream.Stream(b, kstream.ConsumedWith(serde.String(), serde.String()), "in").
+//		Filter(func(k, v string) bool { return v != "" }).
+//		To("out")
+//	topo, _ := b.Build()
+//	app, err := kstreams.New(topo, kstreams.Config{ApplicationID: "app", Brokers: brokers})
+//	err = app.Run(ctx)
+//
+// Delivery is at-least-once: an input offset is committed only after every
+// record it caused has been acknowledged by the brokers, every
+// CommitInterval, when partitions are revoked and on Close.
+package kstreams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kstreams-go/kstreams/internal/assign"
+	"github.com/kstreams-go/kstreams/internal/task"
+	"github.com/kstreams-go/kstreams/internal/topology"
+)
+
+// Topology is a described topology (from kstream.Builder.Build).
+type Topology = topology.Topology
+
+// App is one running instance of an application.
+type App struct {
+	cfg       Config
+	topo      *Topology
+	log       *slog.Logger
+	processID string
+
+	state   atomic.Int32
+	stateMu sync.Mutex
+
+	compiled *topology.Compiled
+	client   *kgo.Client
+	admin    *kadm.Client
+	coll     *collector
+
+	// gate: task loops hold it shared while they touch their task; a
+	// commit holds it exclusively, so the positions it reads are stable
+	// and every produce they caused is issued before it flushes.
+	gate sync.RWMutex
+
+	mu        sync.Mutex
+	runners   map[task.ID]*runner
+	byTP      map[task.TopicPartition]*runner
+	prevTasks []assign.Task
+	committed map[task.TopicPartition]int64
+
+	fatalOnce sync.Once
+	fatal     chan error
+
+	closeOnce sync.Once
+	closing   chan struct{}
+	done      chan struct{}
+	aborting  atomic.Bool
+
+	stats Stats
+}
+
+// Stats are running totals, readable while the app runs.
+type Stats struct {
+	Processed      atomic.Int64 // records processed
+	Skipped        atomic.Int64 // records skipped by LogAndContinue
+	DeadLettered   atomic.Int64 // records sent to the dead-letter topic
+	Commits        atomic.Int64
+	Rebalances     atomic.Int64
+	PausedSnapshot atomic.Int64 // partitions paused right now (back-pressure)
+}
+
+// New validates cfg and prepares an application; Run starts it.
+func New(topo *Topology, cfg Config) (*App, error) {
+	if topo == nil {
+		return nil, errors.New("kstreams: New: nil topology")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	compiled, err := topology.Compile(topo, cfg.ApplicationID)
+	if err != nil {
+		return nil, fmt.Errorf("kstreams: %w", err)
+	}
+	host, _ := os.Hostname()
+	a := &App{
+		cfg:       cfg,
+		topo:      topo,
+		log:       cfg.Logger.With("app", cfg.ApplicationID),
+		processID: fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()),
+		compiled:  compiled,
+		runners:   map[task.ID]*runner{},
+		byTP:      map[task.TopicPartition]*runner{},
+		committed: map[task.TopicPartition]int64{},
+		fatal:     make(chan error, 1),
+		closing:   make(chan struct{}),
+		done:      make(chan struct{}),
+	}
+	return a, nil
+}
+
+// State returns the current lifecycle state.
+func (a *App) State() State { return State(a.state.Load()) }
+
+// Stats returns the app's running totals.
+func (a *App) Stats() *Stats { return &a.stats }
+
+func (a *App) setState(s State) {
+	a.stateMu.Lock()
+	old := State(a.state.Load())
+	if old == s || old == NotRunning || old == Error {
+		a.stateMu.Unlock()
+		return
+	}
+	a.state.Store(int32(s))
+	a.stateMu.Unlock()
+	a.log.Info("state change", "from", old.String(), "to", s.String())
+	if a.cfg.StateListener != nil {
+		a.cfg.StateListener(old, s)
+	}
+}
+
+func (a *App) fail(err error) {
+	a.fatalOnce.Do(func() { a.fatal <- err })
+}
+
+// Run starts the application and blocks until ctx is done, Close is called,
+// or a fatal error occurs, which it returns. Offsets of processed records
+// are committed before it returns, unless the error prevents it.
+func (a *App) Run(ctx context.Context) (err error) {
+	if State(a.state.Load()) != Created {
+		return errors.New("kstreams: Run called twice")
+	}
+	defer close(a.done)
+	defer func() {
+		if err != nil {
+			a.setState(Error)
+		} else {
+			a.setState(NotRunning)
+		}
+	}()
+	a.setState(Rebalancing)
+	a.log.Info("starting", "brokers", a.cfg.Brokers, "state_dir", a.cfg.StateDir,
+		"commit_interval", a.cfg.CommitInterval, "process_id", a.processID)
+
+	adminClient, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(a.cfg.Brokers...)}, a.cfg.ClientOptions...)...)
+	if err != nil {
+		return fmt.Errorf("kstreams: admin client: %w", err)
+	}
+	defer adminClient.Close()
+	a.admin = kadm.NewClient(adminClient)
+	if err := a.prepareTopics(ctx); err != nil {
+		return err
+	}
+
+	subOf := map[string]int{}
+	for _, st := range a.compiled.Subtopologies {
+		for _, topic := range st.SourceTopics {
+			subOf[topic] = st.ID
+		}
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(a.cfg.Brokers...),
+		kgo.ConsumerGroup(a.cfg.ApplicationID),
+		kgo.ConsumeTopics(a.compiled.SourceTopics()...),
+		kgo.Balancers(&assign.Balancer{Subtopologies: subOf, Subscription: a.subscription}),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		kgo.OnPartitionsAssigned(a.onAssigned),
+		kgo.OnPartitionsRevoked(a.onRevoked),
+		kgo.OnPartitionsLost(a.onLost),
+		kgo.RecordPartitioner(partitioner{}),
+		kgo.ProducerLinger(5 * time.Millisecond),
+		kgo.MaxBufferedRecords(100_000),
+		kgo.ClientID(a.cfg.ApplicationID + "-" + a.processID),
+	}
+	opts = append(opts, a.cfg.ClientOptions...)
+	a.client, err = kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kstreams: client: %w", err)
+	}
+	a.coll = &collector{
+		client:     a.client,
+		onFail:     func(err error) { a.fail(fmt.Errorf("kstreams: produce: %w", err)) },
+		partitions: map[string]int32{},
+		lookup:     a.partitionsOf,
+	}
+
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	defer stopPoll()
+	pollDone := make(chan error, 1)
+	go func() { pollDone <- a.pollLoop(pollCtx) }()
+
+	ticker := time.NewTicker(a.cfg.CommitInterval)
+	defer ticker.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-a.closing:
+			break loop
+		case runErr = <-a.fatal:
+			break loop
+		case err := <-pollDone:
+			runErr = err
+			pollDone = nil
+			break loop
+		case <-ticker.C:
+			if err := a.commit(ctx, nil); err != nil {
+				runErr = err
+				break loop
+			}
+		}
+	}
+	a.setState(PendingShutdown)
+	stopPoll()
+	if pollDone != nil {
+		<-pollDone
+	}
+	if runErr == nil {
+		select { // a fatal error may race with the shutdown
+		case runErr = <-a.fatal:
+		default:
+		}
+	}
+	if a.aborting.Load() {
+		a.stopRunners(a.allRunners())
+		a.client.Close()
+		return runErr
+	}
+	// Commit what is processed, then leave the group: Close revokes the
+	// partitions, and onRevoked commits and closes the tasks.
+	if runErr == nil {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		runErr = a.commit(closeCtx, nil)
+		cancel()
+	}
+	if runErr != nil {
+		a.aborting.Store(true) // do not commit in the revoke callback after a failure
+	}
+	a.client.Close()
+	a.stopRunners(a.allRunners())
+	return runErr
+}
+
+// Close stops a running app (committing what it processed) and waits for
+// Run to return. It is safe to call more than once and from any goroutine.
+func (a *App) Close() {
+	a.closeOnce.Do(func() { close(a.closing) })
+	if State(a.state.Load()) == Created {
+		return
+	}
+	<-a.done
+}
+
+// abort stops the app as a crash would: no commit, no clean hand-over.
+func (a *App) abort() {
+	a.aborting.Store(true)
+	a.Close()
+}
+
+func (a *App) subscription() assign.Subscription {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return assign.Subscription{ProcessID: a.processID, PrevTasks: append([]assign.Task(nil), a.prevTasks...)}
+}
+
+// prepareTopics checks that source topics exist and are co-partitioned,
+// then creates the internal topics with their partition counts.
+func (a *App) prepareTopics(ctx context.Context) error {
+	var external []string
+	for _, topic := range a.compiled.SourceTopics() {
+		if !a.compiled.IsInternal(topic) {
+			external = append(external, topic)
+		}
+	}
+	existing, err := a.topicPartitions(ctx, external...)
+	if err != nil {
+		return err
+	}
+	lookup := func(topic string) (int32, bool) { n, ok := existing[topic]; return n, ok }
+	for _, topic := range external {
+		if _, ok := existing[topic]; !ok {
+			return fmt.Errorf("kstreams: source topic %q does not exist; create it first", topic)
+		}
+	}
+	if err := a.compiled.ResolvePartitions(lookup); err != nil {
+		return fmt.Errorf("kstreams: %w", err)
+	}
+	if _, err := a.compiled.CheckCopartitioning(lookup); err != nil {
+		return fmt.Errorf("kstreams: %w", err)
+	}
+	for _, it := range a.compiled.InternalTopics {
+		cfg := map[string]*string{}
+		for k, v := range it.Config {
+			cfg[k] = &v
+		}
+		resp, err := a.admin.CreateTopic(ctx, it.Partitions, a.cfg.ReplicationFactor, cfg, it.Name)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			return fmt.Errorf("kstreams: create internal topic %s (%d partitions): %w", it.Name, it.Partitions, err)
+		}
+		if errors.Is(err, kerr.TopicAlreadyExists) {
+			have, err := a.topicPartitions(ctx, it.Name)
+			if err != nil {
+				return err
+			}
+			if have[it.Name] != it.Partitions {
+				return fmt.Errorf("kstreams: internal topic %s exists with %d partitions, the topology needs %d; delete it or reset the application", it.Name, have[it.Name], it.Partitions)
+			}
+		} else {
+			a.log.Info("created internal topic", "topic", it.Name, "partitions", it.Partitions)
+		}
+	}
+	return nil
+}
+
+// topicPartitions returns the partition count of each topic that exists,
+// retrying while brokers are unreachable.
+func (a *App) topicPartitions(ctx context.Context, topics ...string) (map[string]int32, error) {
+	out := map[string]int32{}
+	if len(topics) == 0 {
+		return out, nil
+	}
+	var lastErr error
+	for attempt := 0; attempt < 30; attempt++ {
+		details, err := a.admin.ListTopics(ctx, topics...)
+		if err == nil {
+			for _, d := range details {
+				if d.Err == nil {
+					out[d.Topic] = int32(len(d.Partitions))
+				}
+			}
+			return out, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+		a.log.Warn("metadata request failed; retrying", "topics", topics, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+	return nil, fmt.Errorf("kstreams: metadata for %v: %w", topics, lastErr)
+}
+
+func (a *App) partitionsOf(topic string) (int32, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := a.topicPartitions(ctx, topic)
+	if err != nil {
+		return 0, false
+	}
+	n, ok := m[topic]
+	return n, ok
+}
+
+func timeFromMillis(ms int64) time.Time { return time.UnixMilli(ms) }
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }

@@ -1,0 +1,235 @@
+package kstreams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kstreams-go/kstreams/internal/assign"
+	"github.com/kstreams-go/kstreams/internal/task"
+	"github.com/kstreams-go/kstreams/internal/topology"
+)
+
+// commit makes the processed input offsets of the given runners (all when
+// nil) durable: with every task loop held at the gate, it reads the
+// positions, waits until every record produced so far is acknowledged, and
+// only then commits the offsets. A record is therefore never committed
+// before its outputs are in Kafka.
+func (a *App) commit(ctx context.Context, only []*runner) error {
+	start := time.Now()
+	a.gate.Lock()
+	defer a.gate.Unlock()
+	runners := only
+	if runners == nil {
+		runners = a.allRunners()
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	pending := map[task.TopicPartition]int64{}
+	for _, r := range runners {
+		for tp, off := range r.task.Positions() {
+			a.mu.Lock()
+			last, seen := a.committed[tp]
+			a.mu.Unlock()
+			if seen && last == off {
+				continue
+			}
+			if offsets[tp.Topic] == nil {
+				offsets[tp.Topic] = map[int32]kgo.EpochOffset{}
+			}
+			offsets[tp.Topic][tp.Partition] = kgo.EpochOffset{Epoch: -1, Offset: off}
+			pending[tp] = off
+		}
+	}
+	if err := a.client.Flush(ctx); err != nil {
+		return fmt.Errorf("kstreams: commit: waiting for produced records: %w", err)
+	}
+	if err := a.coll.err(); err != nil {
+		return fmt.Errorf("kstreams: commit: a produced record failed, offsets not committed: %w", err)
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	var commitErr error
+	a.client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			commitErr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil && commitErr == nil {
+					commitErr = fmt.Errorf("%s-%d: %w", t.Topic, p.Partition, err)
+				}
+			}
+		}
+	})
+	if commitErr != nil {
+		// A rebalance in progress makes the commit fail; the records will
+		// be replayed by the next owner, which at-least-once allows.
+		if errors.Is(commitErr, kerr.RebalanceInProgress) || errors.Is(commitErr, kerr.IllegalGeneration) ||
+			errors.Is(commitErr, kerr.UnknownMemberID) || errors.Is(commitErr, context.Canceled) {
+			a.log.Warn("commit skipped; records since the last commit will be replayed", "err", commitErr)
+			return nil
+		}
+		return fmt.Errorf("kstreams: commit offsets: %w", commitErr)
+	}
+	a.mu.Lock()
+	for tp, off := range pending {
+		a.committed[tp] = off
+	}
+	a.mu.Unlock()
+	a.stats.Commits.Add(1)
+	a.log.Debug("committed", "partitions", len(pending), "took", time.Since(start))
+	return nil
+}
+
+func (a *App) allRunners() []*runner {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]*runner, 0, len(a.runners))
+	for _, r := range a.runners {
+		out = append(out, r)
+	}
+	return out
+}
+
+// stopRunners stops task loops, waits for them, closes their tasks and
+// forgets them.
+func (a *App) stopRunners(rs []*runner) {
+	for _, r := range rs {
+		if r.stopped.CompareAndSwap(false, true) {
+			close(r.stop)
+		}
+	}
+	for _, r := range rs {
+		<-r.done
+		if err := r.task.Close(); err != nil {
+			a.log.Warn("closing task", "task", r.task.ID().String(), "err", err)
+		}
+	}
+	// Pauses outlive assignments in franz-go: resume what these tasks
+	// paused, or a partition coming back later would never be fetched.
+	resume := map[string][]int32{}
+	for _, r := range rs {
+		for tp, p := range r.paused {
+			if p.Swap(false) {
+				resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+				a.stats.PausedSnapshot.Add(-1)
+			}
+		}
+	}
+	if len(resume) > 0 {
+		a.client.ResumeFetchPartitions(resume)
+	}
+	a.mu.Lock()
+	for _, r := range rs {
+		delete(a.runners, r.task.ID())
+		for _, tp := range r.task.Partitions() {
+			delete(a.byTP, tp)
+			delete(a.committed, tp)
+		}
+	}
+	a.mu.Unlock()
+}
+
+func (a *App) runnersFor(parts map[string][]int32) []*runner {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	seen := map[*runner]bool{}
+	var out []*runner
+	for topic, ps := range parts {
+		for _, p := range ps {
+			if r, ok := a.byTP[task.TopicPartition{Topic: topic, Partition: p}]; ok && !seen[r] {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// onRevoked commits the revoked tasks' progress and closes them, so the
+// next owner starts exactly where this one stopped.
+func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	a.setState(Rebalancing)
+	a.stats.Rebalances.Add(1)
+	rs := a.runnersFor(revoked)
+	if !a.aborting.Load() {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := a.commit(cctx, rs); err != nil {
+			a.fail(err)
+		}
+		cancel()
+	}
+	a.stopRunners(rs)
+	a.log.Info("partitions revoked", "tasks", taskNames(rs))
+}
+
+// onLost drops tasks whose partitions were taken away without a chance to
+// commit (session timeout); their records will be replayed elsewhere.
+func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	a.setState(Rebalancing)
+	rs := a.runnersFor(lost)
+	a.stopRunners(rs)
+	a.log.Warn("partitions lost", "tasks", taskNames(rs))
+}
+
+// onAssigned creates a task loop per assigned task.
+func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	ids := map[task.ID]*topology.Subtopology{}
+	for topic, ps := range assigned {
+		st, ok := a.compiled.SubtopologyFor(topic)
+		if !ok {
+			continue
+		}
+		for _, p := range ps {
+			ids[task.ID{Subtopology: st.ID, Partition: p}] = st
+		}
+	}
+	var started []string
+	for id, st := range ids {
+		a.mu.Lock()
+		_, exists := a.runners[id]
+		a.mu.Unlock()
+		if exists {
+			continue
+		}
+		r, err := a.newRunner(id, st)
+		if err != nil {
+			a.fail(fmt.Errorf("kstreams: start task %s: %w", id, err))
+			return
+		}
+		a.mu.Lock()
+		a.runners[id] = r
+		for _, tp := range r.task.Partitions() {
+			a.byTP[tp] = r
+		}
+		a.mu.Unlock()
+		go r.run()
+		started = append(started, id.String())
+	}
+	a.mu.Lock()
+	a.prevTasks = a.prevTasks[:0]
+	for id := range a.runners {
+		a.prevTasks = append(a.prevTasks, assign.Task{Subtopology: id.Subtopology, Partition: id.Partition})
+	}
+	a.mu.Unlock()
+	sort.Strings(started)
+	a.log.Info("tasks assigned", "tasks", started)
+	a.setState(Running)
+}
+
+func taskNames(rs []*runner) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.task.ID().String()
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,142 @@
+package kstreams
+
+import (
+	"fmt"
+
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// DeserializationPolicy says what happens to an input record whose key or
+// value fails to deserialize.
+type DeserializationPolicy int
+
+const (
+	// FailOnDeserializationError stops the application with an error that
+	// names the topic, partition and offset (the default).
+	FailOnDeserializationError DeserializationPolicy = iota
+	// LogAndContinue logs the record's position, counts it and skips it.
+	LogAndContinue
+	// DeadLetterQueue writes the raw record to Config.DeadLetterTopic with
+	// headers that say where it came from and why it failed, then skips it.
+	DeadLetterQueue
+)
+
+func (p DeserializationPolicy) String() string {
+	switch p {
+	case FailOnDeserializationError:
+		return "fail"
+	case LogAndContinue:
+		return "log-and-continue"
+	case DeadLetterQueue:
+		return "dead-letter-queue"
+	}
+	return fmt.Sprintf("DeserializationPolicy(%d)", int(p))
+}
+
+// Config configures an application. Only ApplicationID and Brokers are
+// required; every other field has the default written beside it.
+type Config struct {
+	// ApplicationID names the application: it is the consumer group id and
+	// the prefix of every internal topic and of the state directory.
+	// Required; letters, digits, '.', '_' and '-' only.
+	ApplicationID string
+
+	// Brokers are the seed brokers, host:port. Required.
+	Brokers []string
+
+	// StateDir holds local state, under <StateDir>/<ApplicationID>/.
+	// Default: <os.TempDir()>/kstreams.
+	StateDir string
+
+	// CommitInterval is how often processed input offsets are committed,
+	// after every record they caused is acknowledged. Default 30s.
+	CommitInterval time.Duration
+
+	// MaxBufferedRecords bounds the records fetched but not yet processed
+	// per input partition; a partition at the bound is paused until its
+	// task drains it to half. Default 1000.
+	MaxBufferedRecords int
+
+	// OnDeserializationError picks the policy for bad input. Default
+	// FailOnDeserializationError.
+	OnDeserializationError DeserializationPolicy
+
+	// DeadLetterTopic receives bad input under DeadLetterQueue; required
+	// with that policy.
+	DeadLetterTopic string
+
+	// ReplicationFactor of the internal topics the application creates.
+	// Default -1: the broker's default.
+	ReplicationFactor int16
+
+	// Logger receives the application's logs. Default: text to stderr at
+	// Info level.
+	Logger *slog.Logger
+
+	// StateListener is called on every state change, from the goroutine
+	// that changed it; it must not block.
+	StateListener func(old, new State)
+
+	// ClientOptions are extra franz-go options (TLS, SASL, ...) added to
+	// every client the application makes.
+	ClientOptions []kgo.Opt
+}
+
+var validAppID = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+
+// ConfigError is a configuration problem; Field names the Config field.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("kstreams: config %s: %s", e.Field, e.Msg) }
+
+// withDefaults validates c and fills in defaults.
+func (c Config) withDefaults() (Config, error) {
+	switch {
+	case c.ApplicationID == "":
+		return c, &ConfigError{"ApplicationID", "required: set it to a name for this application (it is also the consumer group id)"}
+	case !validAppID.MatchString(c.ApplicationID):
+		return c, &ConfigError{"ApplicationID", fmt.Sprintf("%q may hold only letters, digits, '.', '_' and '-'", c.ApplicationID)}
+	case len(c.Brokers) == 0:
+		return c, &ConfigError{"Brokers", "required: give at least one host:port"}
+	case c.CommitInterval < 0:
+		return c, &ConfigError{"CommitInterval", fmt.Sprintf("%v is negative", c.CommitInterval)}
+	case c.MaxBufferedRecords < 0:
+		return c, &ConfigError{"MaxBufferedRecords", fmt.Sprintf("%d is negative", c.MaxBufferedRecords)}
+	case c.OnDeserializationError < FailOnDeserializationError || c.OnDeserializationError > DeadLetterQueue:
+		return c, &ConfigError{"OnDeserializationError", fmt.Sprintf("unknown policy %d", int(c.OnDeserializationError))}
+	case c.OnDeserializationError == DeadLetterQueue && c.DeadLetterTopic == "":
+		return c, &ConfigError{"DeadLetterTopic", "required when OnDeserializationError is DeadLetterQueue"}
+	case c.ReplicationFactor < -1:
+		return c, &ConfigError{"ReplicationFactor", fmt.Sprintf("%d: use -1 (broker default) or a positive count", c.ReplicationFactor)}
+	}
+	for i, b := range c.Brokers {
+		if b == "" {
+			return c, &ConfigError{"Brokers", fmt.Sprintf("entry %d is empty", i)}
+		}
+	}
+	if c.StateDir == "" {
+		c.StateDir = filepath.Join(os.TempDir(), "kstreams")
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = 30 * time.Second
+	}
+	if c.MaxBufferedRecords == 0 {
+		c.MaxBufferedRecords = 1000
+	}
+	if c.ReplicationFactor == 0 {
+		c.ReplicationFactor = -1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return c, nil
+}

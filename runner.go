@@ -1,0 +1,271 @@
+package kstreams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kstreams-go/kstreams/internal/task"
+	"github.com/kstreams-go/kstreams/internal/topology"
+)
+
+// runner is the goroutine that owns one task. The poll loop hands it
+// fetched records through its inbox; it touches the task only while it
+// holds the app's gate shared.
+type runner struct {
+	app  *App
+	task *task.Task
+	log  interface {
+		Warn(string, ...any)
+	}
+
+	inboxMu sync.Mutex
+	inbox   []*kgo.Record
+
+	// queued counts records per input partition handed over but not yet
+	// processed; paused marks partitions the poll loop paused for it.
+	queued map[task.TopicPartition]*atomic.Int64
+	paused map[task.TopicPartition]*atomic.Bool
+
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	stopped atomic.Bool
+}
+
+func (a *App) newRunner(id task.ID, st *topology.Subtopology) (*runner, error) {
+	r := &runner{
+		app:    a,
+		queued: map[task.TopicPartition]*atomic.Int64{},
+		paused: map[task.TopicPartition]*atomic.Bool{},
+		wake:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	log := a.log.With("task", id.String())
+	r.log = log
+	t, err := task.New(task.Config{
+		ID:                     id,
+		ApplicationID:          a.cfg.ApplicationID,
+		Subtopology:            st,
+		Collector:              a.coll,
+		OnDeserializationError: a.deserializationHandler(log),
+	})
+	if err != nil {
+		return nil, err
+	}
+	r.task = t
+	for _, tp := range t.Partitions() {
+		r.queued[tp] = new(atomic.Int64)
+		r.paused[tp] = new(atomic.Bool)
+	}
+	return r, nil
+}
+
+// push hands fetched records of one partition to the runner and reports
+// whether that partition's backlog reached the bound.
+func (r *runner) push(tp task.TopicPartition, recs []*kgo.Record) (full bool) {
+	r.inboxMu.Lock()
+	r.inbox = append(r.inbox, recs...)
+	r.inboxMu.Unlock()
+	n := r.queued[tp].Add(int64(len(recs)))
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return n >= int64(r.app.cfg.MaxBufferedRecords)
+}
+
+const batchPerTurn = 500
+
+func (r *runner) run() {
+	defer close(r.done)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		more, err := r.turn()
+		if err != nil {
+			r.app.fail(err)
+			return
+		}
+		r.resumeDrained()
+		if more {
+			select {
+			case <-r.stop:
+				return
+			default:
+			}
+			continue
+		}
+		wait := time.Hour
+		r.app.gate.RLock()
+		if next, ok := r.task.NextWallClockPunctuation(); ok {
+			wait = time.Until(time.UnixMilli(next))
+		}
+		r.app.gate.RUnlock()
+		if wait < 0 {
+			wait = 0
+		}
+		timer.Reset(wait)
+		select {
+		case <-r.stop:
+			return
+		case <-r.wake:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+	}
+}
+
+// turn moves the inbox into the task and processes up to one batch.
+func (r *runner) turn() (more bool, err error) {
+	r.app.gate.RLock()
+	defer r.app.gate.RUnlock()
+	if r.stopped.Load() {
+		return false, nil
+	}
+	r.inboxMu.Lock()
+	in := r.inbox
+	r.inbox = nil
+	r.inboxMu.Unlock()
+	if len(in) > 0 {
+		if err := r.task.Add(in...); err != nil {
+			return false, err
+		}
+	}
+	for i := 0; i < batchPerTurn; i++ {
+		ok, err := r.task.Process()
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			break
+		}
+		r.app.stats.Processed.Add(1)
+	}
+	for tp, q := range r.queued {
+		q.Store(int64(r.task.Buffered(tp)))
+	}
+	if err := r.task.PunctuateWallClock(); err != nil {
+		return false, err
+	}
+	return r.task.BufferedTotal() > 0, nil
+}
+
+// resumeDrained resumes partitions this runner's backlog paused, once they
+// are down to half the bound.
+func (r *runner) resumeDrained() {
+	low := int64(r.app.cfg.MaxBufferedRecords / 2)
+	var resume map[string][]int32
+	for tp, p := range r.paused {
+		if p.Load() && r.queued[tp].Load() <= low {
+			if p.CompareAndSwap(true, false) {
+				if resume == nil {
+					resume = map[string][]int32{}
+				}
+				resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+				r.app.stats.PausedSnapshot.Add(-1)
+			}
+		}
+	}
+	if resume != nil {
+		r.app.client.ResumeFetchPartitions(resume)
+	}
+}
+
+// deserializationHandler turns the configured policy into the task's handler.
+func (a *App) deserializationHandler(log interface{ Warn(string, ...any) }) task.DeserializationHandler {
+	switch a.cfg.OnDeserializationError {
+	case LogAndContinue:
+		return func(e *task.DeserializationError) error {
+			a.stats.Skipped.Add(1)
+			log.Warn("skipping record that failed to deserialize", "topic", e.Record.Topic,
+				"partition", e.Record.Partition, "offset", e.Record.Offset, "err", e.Err)
+			return nil
+		}
+	case DeadLetterQueue:
+		return func(e *task.DeserializationError) error {
+			rec := e.Record
+			headers := make([]topology.Header, 0, len(rec.Headers)+6)
+			for _, h := range rec.Headers {
+				headers = append(headers, topology.Header{Key: h.Key, Value: h.Value})
+			}
+			// Header names follow Kafka Streams' dead-letter queue (KIP-1034).
+			headers = append(headers,
+				topology.Header{Key: "__streams.errors.topic", Value: []byte(rec.Topic)},
+				topology.Header{Key: "__streams.errors.partition", Value: []byte(itoa(int64(rec.Partition)))},
+				topology.Header{Key: "__streams.errors.offset", Value: []byte(itoa(rec.Offset))},
+				topology.Header{Key: "__streams.errors.exception", Value: []byte("DeserializationException")},
+				topology.Header{Key: "__streams.errors.message", Value: []byte(e.Error())},
+			)
+			if err := a.coll.Send(a.cfg.DeadLetterTopic, -1, rec.Key, rec.Value, headers, rec.Timestamp.UnixMilli()); err != nil {
+				return fmt.Errorf("dead-letter %s-%d@%d to %s: %w", rec.Topic, rec.Partition, rec.Offset, a.cfg.DeadLetterTopic, err)
+			}
+			a.stats.DeadLettered.Add(1)
+			log.Warn("sent record that failed to deserialize to the dead-letter topic", "topic", rec.Topic,
+				"partition", rec.Partition, "offset", rec.Offset, "dead_letter_topic", a.cfg.DeadLetterTopic, "err", e.Err)
+			return nil
+		}
+	}
+	return task.FailOnDeserializationError
+}
+
+// pollLoop fetches and hands records to their tasks until ctx ends.
+func (a *App) pollLoop(ctx context.Context) error {
+	for {
+		fetches := a.client.PollRecords(ctx, 10_000)
+		if ctx.Err() != nil {
+			a.client.AllowRebalance()
+			return nil
+		}
+		if fetches.IsClientClosed() {
+			return nil
+		}
+		var fatal error
+		fetches.EachError(func(topic string, p int32, err error) {
+			if errors.Is(err, context.Canceled) {
+				return
+			}
+			// franz-go retries retriable errors itself; what reaches us is
+			// logged, and a lost broker keeps being retried by the client.
+			a.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+		})
+		var pause map[string][]int32
+		a.mu.Lock()
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 {
+				return
+			}
+			tp := task.TopicPartition{Topic: fp.Topic, Partition: fp.Partition}
+			r, ok := a.byTP[tp]
+			if !ok {
+				return // revoked meanwhile: the new owner reads from the committed offset
+			}
+			if r.push(tp, fp.Records) && r.paused[tp].CompareAndSwap(false, true) {
+				if pause == nil {
+					pause = map[string][]int32{}
+				}
+				pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
+				a.stats.PausedSnapshot.Add(1)
+			}
+		})
+		a.mu.Unlock()
+		if pause != nil {
+			a.client.PauseFetchPartitions(pause)
+		}
+		a.client.AllowRebalance()
+		if fatal != nil {
+			return fatal
+		}
+	}
+}
