@@ -119,13 +119,19 @@ func New(topo *Topology, cfg Config) (*App, error) {
 // State returns the current lifecycle state.
 func (a *App) State() State { return State(a.state.Load()) }
 
+func (a *App) taskCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.runners)
+}
+
 // Stats returns the app's running totals.
 func (a *App) Stats() *Stats { return &a.stats }
 
 func (a *App) setState(s State) {
 	a.stateMu.Lock()
 	old := State(a.state.Load())
-	if old == s || old == NotRunning || old == Error {
+	if old == s || old == NotRunning || old == Error || (old == PendingShutdown && s != NotRunning && s != Error) {
 		a.stateMu.Unlock()
 		return
 	}
@@ -151,6 +157,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	defer close(a.done)
 	defer func() {
 		if err != nil {
+			a.log.Error("stopped by an error", "err", err)
 			a.setState(Error)
 		} else {
 			a.setState(NotRunning)
@@ -190,6 +197,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 		kgo.OnPartitionsLost(a.onLost),
 		kgo.RecordPartitioner(partitioner{}),
 		kgo.ProducerLinger(5 * time.Millisecond),
+		// Shorter than the Java consumer's 500ms fetch.max.wait.ms: a partition
+		// resumed after back-pressure waits for the fetch in flight to return.
+		kgo.FetchMaxWait(100 * time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
 		kgo.ClientID(a.cfg.ApplicationID + "-" + a.processID),
 	}

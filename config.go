@@ -60,7 +60,7 @@ type Config struct {
 
 	// MaxBufferedRecords bounds the records fetched but not yet processed
 	// per input partition; a partition at the bound is paused until its
-	// task drains it to half. Default 1000.
+	// task drains it to half. Default 10000.
 	MaxBufferedRecords int
 
 	// OnDeserializationError picks the policy for bad input. Default
@@ -130,7 +130,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.CommitInterval = 30 * time.Second
 	}
 	if c.MaxBufferedRecords == 0 {
-		c.MaxBufferedRecords = 1000
+		c.MaxBufferedRecords = 10_000
 	}
 	if c.ReplicationFactor == 0 {
 		c.ReplicationFactor = -1
