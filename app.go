@@ -268,6 +268,14 @@ loop:
 	}
 	if runErr != nil {
 		a.aborting.Store(true) // do not commit in the revoke callback after a failure
+		// Still deliver what was produced before the failure; the offsets
+		// stay uncommitted, so a restart replays from the last commit.
+		a.stopRunners(a.allRunners())
+		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := a.client.Flush(flushCtx); err != nil {
+			a.log.Warn("flushing produced records after a failure", "err", err)
+		}
+		cancel()
 	}
 	a.client.Close()
 	a.stopRunners(a.allRunners())

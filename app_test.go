@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kstreams-go/kstreams/kstream"
@@ -293,4 +294,19 @@ func TestRepartitionTopicCreatedAndUsed(t *testing.T) {
 		}
 	}
 	a.stop(t)
+}
+
+// fetchCommitted returns the group's committed offset for a partition, or -1.
+func fetchCommitted(t *testing.T, cl *kgo.Client, group, topic string, partition int32) int64 {
+	t.Helper()
+	adm := kadm.NewClient(cl)
+	resp, err := adm.FetchOffsets(context.Background(), group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, ok := resp.Lookup(topic, partition)
+	if !ok {
+		return -1
+	}
+	return o.At
 }
