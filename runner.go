@@ -67,18 +67,16 @@ func (a *App) newRunner(id task.ID, st *topology.Subtopology) (*runner, error) {
 	return r, nil
 }
 
-// push hands fetched records of one partition to the runner and reports
-// whether that partition's backlog reached the bound.
-func (r *runner) push(tp task.TopicPartition, recs []*kgo.Record) (full bool) {
+// push hands fetched records of one partition to the runner.
+func (r *runner) push(tp task.TopicPartition, recs []*kgo.Record) {
 	r.inboxMu.Lock()
 	r.inbox = append(r.inbox, recs...)
 	r.inboxMu.Unlock()
-	n := r.queued[tp].Add(int64(len(recs)))
+	r.queued[tp].Add(int64(len(recs)))
 	select {
 	case r.wake <- struct{}{}:
 	default:
 	}
-	return n >= int64(r.app.cfg.MaxBufferedRecords)
 }
 
 const batchPerTurn = 500
@@ -143,16 +141,18 @@ func (r *runner) turn() (more bool, err error) {
 			return false, err
 		}
 	}
-	for i := 0; i < batchPerTurn; i++ {
+	processed := 0
+	for ; processed < batchPerTurn; processed++ {
 		ok, err := r.task.Process()
 		if err != nil {
+			r.app.stats.Processed.Add(int64(processed))
 			return false, err
 		}
 		if !ok {
 			break
 		}
-		r.app.stats.Processed.Add(1)
 	}
+	r.app.stats.Processed.Add(int64(processed))
 	for tp, q := range r.queued {
 		q.Store(int64(r.task.Buffered(tp)))
 	}
@@ -223,6 +223,9 @@ func (a *App) deserializationHandler(log interface{ Warn(string, ...any) }) task
 // pollLoop fetches and hands records to their tasks until ctx ends.
 func (a *App) pollLoop(ctx context.Context) error {
 	for {
+		if err := a.waitForRoom(ctx); err != nil {
+			return nil
+		}
 		fetches := a.client.PollRecords(ctx, 10_000)
 		if ctx.Err() != nil {
 			a.client.AllowRebalance()
@@ -240,32 +243,69 @@ func (a *App) pollLoop(ctx context.Context) error {
 			// logged, and a lost broker keeps being retried by the client.
 			a.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 		})
-		var pause map[string][]int32
 		a.mu.Lock()
 		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 			if len(fp.Records) == 0 {
 				return
 			}
 			tp := task.TopicPartition{Topic: fp.Topic, Partition: fp.Partition}
-			r, ok := a.byTP[tp]
-			if !ok {
-				return // revoked meanwhile: the new owner reads from the committed offset
-			}
-			if r.push(tp, fp.Records) && r.paused[tp].CompareAndSwap(false, true) {
-				if pause == nil {
-					pause = map[string][]int32{}
-				}
-				pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
-				a.stats.PausedSnapshot.Add(1)
-			}
+			if r, ok := a.byTP[tp]; ok {
+				r.push(tp, fp.Records)
+			} // else revoked meanwhile: the new owner reads from the committed offset
 		})
 		a.mu.Unlock()
-		if pause != nil {
-			a.client.PauseFetchPartitions(pause)
-		}
 		a.client.AllowRebalance()
 		if fatal != nil {
 			return fatal
+		}
+	}
+}
+
+// waitForRoom is the back-pressure step before each poll. While some
+// partition's backlog is at MaxBufferedRecords, not polling is the cheapest
+// brake: franz-go then stops fetching on its own, and nothing fetched is
+// thrown away. But a full partition must not starve the others, so once
+// the wait passes maxPollHold (one task is slow) the full partitions are
+// paused instead and polling goes on for the rest. Pausing discards the
+// partition's fetch in flight, which is why it is the second choice: in the
+// stateless benchmark, pausing at once cost half the throughput.
+const maxPollHold = 100 * time.Millisecond
+
+func (a *App) waitForRoom(ctx context.Context) error {
+	bound := int64(a.cfg.MaxBufferedRecords)
+	started := time.Now()
+	for {
+		var full []*runner
+		var fullTPs []task.TopicPartition
+		a.mu.Lock()
+		for tp, r := range a.byTP {
+			if r.paused[tp].Load() {
+				continue
+			}
+			if r.queued[tp].Load() >= bound {
+				full = append(full, r)
+				fullTPs = append(fullTPs, tp)
+			}
+		}
+		a.mu.Unlock()
+		if len(full) == 0 {
+			return nil
+		}
+		if time.Since(started) > maxPollHold {
+			pause := map[string][]int32{}
+			for i, tp := range fullTPs {
+				if full[i].paused[tp].CompareAndSwap(false, true) {
+					pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
+					a.stats.PausedSnapshot.Add(1)
+				}
+			}
+			a.client.PauseFetchPartitions(pause)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
 		}
 	}
 }
