@@ -95,6 +95,7 @@ type processorAdapter[KIn, VIn, KOut, VOut any] struct {
 	ctx      topology.Context
 	fixedKey bool
 	inKey    any
+	inTs     int64
 	inRecord bool
 }
 
@@ -104,7 +105,7 @@ func (p *processorAdapter[KIn, VIn, KOut, VOut]) Init(ctx topology.Context) erro
 }
 
 func (p *processorAdapter[KIn, VIn, KOut, VOut]) Process(r topology.Record) error {
-	p.inKey, p.inRecord = r.Key, true
+	p.inKey, p.inTs, p.inRecord = r.Key, r.Timestamp, true
 	err := p.user.Process(Record[KIn, VIn]{
 		Key:       dsl.As[KIn](r.Key),
 		Value:     dsl.As[VIn](r.Value),
@@ -120,7 +121,13 @@ func (p *processorAdapter[KIn, VIn, KOut, VOut]) Close() error { return p.user.C
 func (p *processorAdapter[KIn, VIn, KOut, VOut]) untyped(r Record[KOut, VOut]) topology.Record {
 	out := topology.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(), Headers: r.Headers}
 	if r.Timestamp.IsZero() {
-		out.Timestamp = p.ctx.StreamTime()
+		// As Kafka Streams: a forwarded record keeps the input record's
+		// timestamp; inside a punctuator it takes the stream time.
+		if p.inRecord {
+			out.Timestamp = p.inTs
+		} else {
+			out.Timestamp = p.ctx.StreamTime()
+		}
 	}
 	if p.fixedKey && p.inRecord {
 		out.Key = p.inKey

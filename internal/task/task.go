@@ -91,6 +91,14 @@ type partitionQueue struct {
 	recs      []*kgo.Record
 	head      int
 	next      int64 // offset after the last record handed out; -1 before any
+
+	// The head record, deserialized ahead of processing so records are
+	// ordered by their extracted timestamp, as Kafka Streams' RecordQueue.
+	headReady bool
+	headKey   any
+	headValue any
+	headTs    int64
+	headErr   *DeserializationError
 }
 
 func (q *partitionQueue) len() int { return len(q.recs) - q.head }
@@ -99,6 +107,7 @@ func (q *partitionQueue) pop() *kgo.Record {
 	r := q.recs[q.head]
 	q.recs[q.head] = nil
 	q.head++
+	q.headReady, q.headKey, q.headValue, q.headErr = false, nil, nil, nil
 	if q.head == len(q.recs) {
 		q.recs = q.recs[:0]
 		q.head = 0
@@ -255,15 +264,19 @@ func (t *Task) Process() (bool, error) {
 		if q.len() == 0 {
 			continue
 		}
-		if best == nil || q.recs[q.head].Timestamp.Before(best.recs[best.head].Timestamp) {
+		if !q.headReady {
+			t.prepareHead(q)
+		}
+		if best == nil || q.headTs < best.headTs {
 			best = q
 		}
 	}
 	if best == nil {
 		return false, nil
 	}
+	key, value, ts, derr := best.headKey, best.headValue, best.headTs, best.headErr
 	r := best.pop()
-	if err := t.processRecord(best, r); err != nil {
+	if err := t.processRecord(best, r, key, value, ts, derr); err != nil {
 		return true, err
 	}
 	// Only a record fully processed (or skipped by the handler) counts as
@@ -272,23 +285,35 @@ func (t *Task) Process() (bool, error) {
 	return true, nil
 }
 
-func (t *Task) processRecord(q *partitionQueue, r *kgo.Record) error {
+// prepareHead deserializes a queue's head and extracts its timestamp. A
+// record that fails to deserialize sorts first, so its handler runs at once.
+func (t *Task) prepareHead(q *partitionQueue) {
+	r := q.recs[q.head]
 	src := q.source.node.Source
-	t.meta = topology.Metadata{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
-	t.hasMeta = true
-	defer func() { t.hasMeta = false }()
-
+	q.headReady = true
 	key, err := src.KeyDeserializer(r.Topic, r.Key)
 	if err != nil {
-		return t.cfg.OnDeserializationError(&DeserializationError{Task: t.cfg.ID, Record: r, IsKey: true, Err: err})
+		q.headErr, q.headTs = &DeserializationError{Task: t.cfg.ID, Record: r, IsKey: true, Err: err}, -1<<63
+		return
 	}
 	value, err := src.ValueDeserializer(r.Topic, r.Value)
 	if err != nil {
-		return t.cfg.OnDeserializationError(&DeserializationError{Task: t.cfg.ID, Record: r, Err: err})
+		q.headErr, q.headTs = &DeserializationError{Task: t.cfg.ID, Record: r, Err: err}, -1<<63
+		return
 	}
 	ts := r.Timestamp.UnixMilli()
 	if src.TimestampExtractor != nil {
-		ts = src.TimestampExtractor(t.meta, key, value, ts)
+		ts = src.TimestampExtractor(topology.Metadata{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}, key, value, ts)
+	}
+	q.headKey, q.headValue, q.headTs = key, value, ts
+}
+
+func (t *Task) processRecord(q *partitionQueue, r *kgo.Record, key, value any, ts int64, derr *DeserializationError) error {
+	t.meta = topology.Metadata{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset}
+	t.hasMeta = true
+	defer func() { t.hasMeta = false }()
+	if derr != nil {
+		return t.cfg.OnDeserializationError(derr)
 	}
 	if ts > t.streamTime {
 		t.streamTime = ts
@@ -300,7 +325,7 @@ func (t *Task) processRecord(q *partitionQueue, r *kgo.Record) error {
 			rec.Headers[i] = topology.Header{Key: h.Key, Value: h.Value}
 		}
 	}
-	err = q.source.process(rec)
+	err := q.source.process(rec)
 	if err == nil {
 		err = t.fwdErr
 	}

@@ -400,3 +400,36 @@ func TestParseID(t *testing.T) {
 		t.Error("ParseID(x_1): want an error")
 	}
 }
+
+// With a timestamp extractor, records are ordered by the extracted event
+// time, not by the Kafka record timestamp.
+func TestOrderByExtractedTimestamp(t *testing.T) {
+	var log []string
+	topo := topology.New()
+	// The value holds the event time.
+	extract := func(_ topology.Metadata, _, value any, _ int64) int64 {
+		var ts int64
+		fmt.Sscan(value.(string), &ts)
+		return ts
+	}
+	must(t, topo.AddSource("src", topology.SourceSpec{Topics: []string{"a", "b"}, KeyDeserializer: strDe, ValueDeserializer: strDe, TimestampExtractor: extract}))
+	must(t, topo.AddProcessor("rec", func() topology.Processor { return &recorder{log: &log} }, "src"))
+	c, err := topology.Compile(topo, "app")
+	must(t, err)
+	tk, err := task.New(task.Config{ID: task.ID{Partition: 3}, Subtopology: c.Subtopologies[0], Collector: &collector{}})
+	must(t, err)
+	defer tk.Close()
+	// a: Kafka ts 10, event time 100; b: Kafka ts 20, event time 50.
+	must(t, tk.Add(record("a", 0, 10, "100"), record("b", 0, 20, "50")))
+	for {
+		ok, err := tk.Process()
+		must(t, err)
+		if !ok {
+			break
+		}
+	}
+	want := []string{"b@0 ts=50 st=50", "a@0 ts=100 st=100"}
+	if fmt.Sprint(log) != fmt.Sprint(want) {
+		t.Fatalf("order %v, want %v", log, want)
+	}
+}
