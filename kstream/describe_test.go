@@ -3,6 +3,7 @@ package kstream_test
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,9 +47,9 @@ func splitTopology(t *testing.T, filter string) *kstream.Topology {
 		Branch(hasPrefix("a")).
 		Branch(hasPrefix("b")).
 		DefaultBranch()
-	br["KSTREAM-BRANCH-0000000002-1"].To("out-1")
-	br["KSTREAM-BRANCH-0000000002-2"].To("out-2")
-	br["KSTREAM-BRANCH-0000000002-0"].To("out-default")
+	br["KSTREAM-BRANCH-00000000021"].To("out-1")
+	br["KSTREAM-BRANCH-00000000022"].To("out-2")
+	br["KSTREAM-BRANCH-00000000020"].To("out-default")
 	kstream.MapValues(f.Repartition(), strings.ToUpper).To("out-r")
 	return build(t, b)
 }
@@ -59,37 +60,40 @@ func TestDescribe(t *testing.T) {
     Source: KSTREAM-SOURCE-0000000000 (topics: [input])
       --> KSTREAM-FILTER-0000000001
     Processor: KSTREAM-FILTER-0000000001 (stores: [])
-      --> KSTREAM-BRANCH-0000000002, KSTREAM-REPARTITION-0000000006-repartition-sink
+      --> KSTREAM-BRANCH-0000000002, KSTREAM-FILTER-0000000008
       <-- KSTREAM-SOURCE-0000000000
     Processor: KSTREAM-BRANCH-0000000002 (stores: [])
-      --> KSTREAM-BRANCH-0000000002-0, KSTREAM-BRANCH-0000000002-1, KSTREAM-BRANCH-0000000002-2
+      --> KSTREAM-BRANCH-00000000020, KSTREAM-BRANCH-00000000021, KSTREAM-BRANCH-00000000022
       <-- KSTREAM-FILTER-0000000001
-    Sink: KSTREAM-REPARTITION-0000000006-repartition-sink (topic: KSTREAM-REPARTITION-0000000006-repartition)
+    Processor: KSTREAM-FILTER-0000000008 (stores: [])
+      --> KSTREAM-SINK-0000000007
       <-- KSTREAM-FILTER-0000000001
-    Processor: KSTREAM-BRANCH-0000000002-0 (stores: [])
+    Processor: KSTREAM-BRANCH-00000000020 (stores: [])
       --> KSTREAM-SINK-0000000005
       <-- KSTREAM-BRANCH-0000000002
-    Processor: KSTREAM-BRANCH-0000000002-1 (stores: [])
+    Processor: KSTREAM-BRANCH-00000000021 (stores: [])
       --> KSTREAM-SINK-0000000003
       <-- KSTREAM-BRANCH-0000000002
-    Processor: KSTREAM-BRANCH-0000000002-2 (stores: [])
+    Processor: KSTREAM-BRANCH-00000000022 (stores: [])
       --> KSTREAM-SINK-0000000004
       <-- KSTREAM-BRANCH-0000000002
+    Sink: KSTREAM-SINK-0000000007 (topic: KSTREAM-REPARTITION-0000000006-repartition)
+      <-- KSTREAM-FILTER-0000000008
     Sink: KSTREAM-SINK-0000000003 (topic: out-1)
-      <-- KSTREAM-BRANCH-0000000002-1
+      <-- KSTREAM-BRANCH-00000000021
     Sink: KSTREAM-SINK-0000000004 (topic: out-2)
-      <-- KSTREAM-BRANCH-0000000002-2
+      <-- KSTREAM-BRANCH-00000000022
     Sink: KSTREAM-SINK-0000000005 (topic: out-default)
-      <-- KSTREAM-BRANCH-0000000002-0
+      <-- KSTREAM-BRANCH-00000000020
 
    Sub-topology: 1
-    Source: KSTREAM-REPARTITION-0000000006-repartition-source (topics: [KSTREAM-REPARTITION-0000000006-repartition])
-      --> KSTREAM-MAPVALUES-0000000008
-    Processor: KSTREAM-MAPVALUES-0000000008 (stores: [])
-      --> KSTREAM-SINK-0000000009
-      <-- KSTREAM-REPARTITION-0000000006-repartition-source
-    Sink: KSTREAM-SINK-0000000009 (topic: out-r)
-      <-- KSTREAM-MAPVALUES-0000000008
+    Source: KSTREAM-SOURCE-0000000009 (topics: [KSTREAM-REPARTITION-0000000006-repartition])
+      --> KSTREAM-MAPVALUES-0000000010
+    Processor: KSTREAM-MAPVALUES-0000000010 (stores: [])
+      --> KSTREAM-SINK-0000000011
+      <-- KSTREAM-SOURCE-0000000009
+    Sink: KSTREAM-SINK-0000000011 (topic: out-r)
+      <-- KSTREAM-MAPVALUES-0000000010
 
 `
 	diffLines(t, splitTopology(t, "").Describe(), want)
@@ -151,12 +155,15 @@ func TestGeneratedNames(t *testing.T) {
 			continue // branch children and repartition nodes derive from a generated name
 		}
 		i, _ := strconv.Atoi(m[1])
-		if i <= last {
-			t.Errorf("%s: index %d not above the previous %d", n, i, last)
+		if i == last {
+			t.Errorf("%s: index %d used twice", n, i)
 		}
 		last = i
 		ops = append(ops, n)
 	}
+	// A repartition burns its indexes in Kafka Streams' order (sink,
+	// filter, source) but adds the filter before the sink, so sort by index.
+	sort.Slice(ops, func(i, j int) bool { return ops[i][len(ops[i])-10:] < ops[j][len(ops[j])-10:] })
 	wantOps := []string{
 		"KSTREAM-SOURCE-0000000000",
 		"KSTREAM-FILTER-0000000001",
@@ -164,8 +171,11 @@ func TestGeneratedNames(t *testing.T) {
 		"KSTREAM-SINK-0000000003",
 		"KSTREAM-SINK-0000000004",
 		"KSTREAM-SINK-0000000005",
-		"KSTREAM-MAPVALUES-0000000008",
-		"KSTREAM-SINK-0000000009",
+		"KSTREAM-SINK-0000000007",
+		"KSTREAM-FILTER-0000000008",
+		"KSTREAM-SOURCE-0000000009",
+		"KSTREAM-MAPVALUES-0000000010",
+		"KSTREAM-SINK-0000000011",
 	}
 	if fmt.Sprint(ops) != fmt.Sprint(wantOps) {
 		t.Errorf("generated names in order:\n %q\nwant\n %q", ops, wantOps)
@@ -194,9 +204,10 @@ func TestDescribeSubtopologySplitAtRepartition(t *testing.T) {
 		To("out")
 	got := build(t, b).Describe()
 	for i, sub := range []string{
-		"   Sub-topology: 0\n    Source: KSTREAM-SOURCE-0000000000 (topics: [in])\n      --> first-repartition-sink\n",
-		"   Sub-topology: 1\n    Source: first-repartition-source (topics: [first-repartition])\n      --> second-repartition-sink\n",
-		"   Sub-topology: 2\n    Source: second-repartition-source (topics: [second-repartition])\n      --> KSTREAM-SINK-0000000005\n",
+		"   Sub-topology: 0\n    Source: KSTREAM-SOURCE-0000000000 (topics: [in])\n      --> first-repartition-filter\n",
+		"    Processor: first-repartition-filter (stores: [])\n      --> first-repartition-sink\n",
+		"   Sub-topology: 1\n    Source: first-repartition-source (topics: [first-repartition])\n      --> second-repartition-filter\n",
+		"   Sub-topology: 2\n    Source: second-repartition-source (topics: [second-repartition])\n      --> KSTREAM-SINK-0000000009\n",
 	} {
 		if !strings.Contains(got, sub) {
 			t.Errorf("sub-topology %d missing or different; want\n%s\nin\n%s", i, sub, got)

@@ -379,7 +379,7 @@ func TestSplitUnnamedBranches(t *testing.T) {
 								Split(). // index 1
 								Branch(hasPrefix("a")).
 								DefaultBranch()
-		want := []string{"KSTREAM-BRANCH-0000000001-0", "KSTREAM-BRANCH-0000000001-1"}
+		want := []string{"KSTREAM-BRANCH-00000000010", "KSTREAM-BRANCH-00000000011"}
 		if got := keys(branches); !reflect.DeepEqual(got, want) {
 			t.Fatalf("branch names %q, want %q", got, want)
 		}

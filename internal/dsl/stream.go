@@ -2,11 +2,15 @@ package dsl
 
 import (
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/kstreams-go/kstreams/internal/topology"
 	"github.com/kstreams-go/kstreams/serde"
 )
+
+// generatedName matches names the builder made up (KSTREAM-<OP>-<index>).
+var generatedName = regexp.MustCompile(`^KSTREAM.*-[0-9]{10}$`)
 
 // Stream is a typed handle on a node of the graph whose output is a record
 // stream of K keys and V values.
@@ -169,6 +173,12 @@ func (s *Stream[K, V]) Repartition(r ...Repartitioned[K, V]) *Stream[K, V] {
 	}
 	base := s.b.NameOr(rp.Name, "REPARTITION")
 	topic := base + "-repartition"
+	// As Kafka Streams' createRepartitionedSource: three indexes are always
+	// used up, and the generated names are kept only for a generated base.
+	sinkName, filterName, sourceName := s.b.NewName("SINK"), s.b.NewName("FILTER"), s.b.NewName("SOURCE")
+	if !generatedName.MatchString(base) {
+		sinkName, filterName, sourceName = topic+"-sink", topic+"-filter", topic+"-source"
+	}
 	s.b.Fail(s.b.topo.AddInternalTopic(topology.InternalTopic{
 		Name: topic, Partitions: rp.NumPartitions,
 		Config: map[string]string{"cleanup.policy": "delete"},
@@ -180,10 +190,17 @@ func (s *Stream[K, V]) Repartition(r ...Repartitioned[K, V]) *Stream[K, V] {
 	if vs == nil {
 		vs = s.valueSerde
 	}
+	s.b.Fail(s.b.topo.AddProcessor(filterName, topology.Funcs(func(ctx topology.Context, r topology.Record) error {
+		ctx.Forward(r)
+		return nil
+	}), s.node))
 	spec, _ := sinkSpec(s, []Produced[K, V]{{KeySerde: ks, ValueSerde: vs, Partitioner: rp.Partitioner}})
 	spec.Topic = topic
-	s.b.Fail(s.b.topo.AddSink(base+"-repartition-sink", spec, s.node))
-	out := Source(s.b, Consumed[K, V]{Name: base + "-repartition-source", KeySerde: ks, ValueSerde: vs}, topic)
+	s.b.Fail(s.b.topo.AddSink(sinkName, spec, filterName))
+	_, kd := Untyped(OrDefault(ks))
+	_, vd := Untyped(OrDefault(vs))
+	s.b.Fail(s.b.topo.AddSource(sourceName, topology.SourceSpec{Topics: []string{topic}, KeyDeserializer: kd, ValueDeserializer: vd}))
+	out := NewStream(s.b, sourceName, ks, vs, false)
 	return out
 }
 
@@ -191,10 +208,9 @@ func (s *Stream[K, V]) Repartition(r ...Repartitioned[K, V]) *Stream[K, V] {
 // branch whose predicate it matches, else to the default branch (if any).
 func (s *Stream[K, V]) Split(name ...Named) *BranchedStream[K, V] {
 	n := s.b.NameOr(nameOf(name), "BRANCH")
-	prefix := nameOf(name)
-	if prefix == "" {
-		prefix = n + "-"
-	}
+	// As Kafka Streams: branch names are the split's name (or generated
+	// name) followed directly by the branch name or position.
+	prefix := n
 	bs := &BranchedStream[K, V]{s: s, node: n, prefix: prefix, out: map[string]*Stream[K, V]{}}
 	s.b.Fail(s.b.topo.AddProcessor(n, func() topology.Processor { return &splitProcessor[K, V]{bs: bs} }, s.node))
 	return bs
