@@ -65,6 +65,9 @@ type App struct {
 	prevTasks []assign.Task
 	committed map[task.TopicPartition]int64
 
+	// room wakes a poll loop held by back-pressure after a task loop turn.
+	room chan struct{}
+
 	fatalOnce sync.Once
 	fatal     chan error
 
@@ -84,6 +87,8 @@ type Stats struct {
 	Commits        atomic.Int64
 	Rebalances     atomic.Int64
 	PausedSnapshot atomic.Int64 // partitions paused right now (back-pressure)
+	Holds          atomic.Int64 // polls held back because a partition's backlog was full
+	Pauses         atomic.Int64 // partitions paused because their task fell behind
 }
 
 // New validates cfg and prepares an application; Run starts it.
@@ -110,6 +115,7 @@ func New(topo *Topology, cfg Config) (*App, error) {
 		byTP:      map[task.TopicPartition]*runner{},
 		committed: map[task.TopicPartition]int64{},
 		fatal:     make(chan error, 1),
+		room:      make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}

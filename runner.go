@@ -92,6 +92,10 @@ func (r *runner) run() {
 			return
 		}
 		r.resumeDrained()
+		select { // tell a poll loop held by back-pressure to look again
+		case r.app.room <- struct{}{}:
+		default:
+		}
 		if more {
 			select {
 			case <-r.stop:
@@ -234,7 +238,6 @@ func (a *App) pollLoop(ctx context.Context) error {
 		if fetches.IsClientClosed() {
 			return nil
 		}
-		var fatal error
 		fetches.EachError(func(topic string, p int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
@@ -255,9 +258,6 @@ func (a *App) pollLoop(ctx context.Context) error {
 		})
 		a.mu.Unlock()
 		a.client.AllowRebalance()
-		if fatal != nil {
-			return fatal
-		}
 	}
 }
 
@@ -274,7 +274,11 @@ const maxPollHold = 100 * time.Millisecond
 func (a *App) waitForRoom(ctx context.Context) error {
 	bound := int64(a.cfg.MaxBufferedRecords)
 	started := time.Now()
-	for {
+	var hold *time.Timer
+	for i := 0; ; i++ {
+		if i == 1 {
+			a.stats.Holds.Add(1)
+		}
 		var full []*runner
 		var fullTPs []task.TopicPartition
 		a.mu.Lock()
@@ -291,7 +295,7 @@ func (a *App) waitForRoom(ctx context.Context) error {
 		if len(full) == 0 {
 			return nil
 		}
-		if time.Since(started) > maxPollHold {
+		if time.Since(started) >= maxPollHold {
 			pause := map[string][]int32{}
 			for i, tp := range fullTPs {
 				if full[i].paused[tp].CompareAndSwap(false, true) {
@@ -300,12 +304,18 @@ func (a *App) waitForRoom(ctx context.Context) error {
 				}
 			}
 			a.client.PauseFetchPartitions(pause)
+			a.stats.Pauses.Add(int64(len(fullTPs)))
 			return nil
+		}
+		if hold == nil {
+			hold = time.NewTimer(maxPollHold)
+			defer hold.Stop()
 		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Millisecond):
+		case <-a.room:
+		case <-hold.C:
 		}
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"sort"
 	"strings"
 	"time"
 
@@ -34,6 +35,8 @@ type options struct {
 	partitions int32
 	scenario   string
 	timeout    time.Duration
+	rounds     int
+	only       string
 }
 
 func main() {
@@ -46,6 +49,8 @@ func main() {
 	var parts int
 	flag.IntVar(&parts, "partitions", 4, "partitions of every topic")
 	flag.StringVar(&o.scenario, "scenario", "all", "scenario to run: stateless or all")
+	flag.IntVar(&o.rounds, "rounds", 3, "rounds per scenario; the two sides alternate who goes first, and the median is reported")
+	flag.StringVar(&o.only, "only", "", "run one side only (ours or baseline), for profiling")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a scenario after this long")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
@@ -104,6 +109,45 @@ func run(o options, brokers string) error {
 }
 
 type result struct{ ours, baseline float64 }
+
+// pair runs both sides o.rounds times over the same input, alternating
+// which goes first (the in-process broker's heap grows with every run, so
+// going second costs a little), and returns the median rates.
+func pair(o options, ours, baseline func(round int) (time.Duration, error), setup func(round int) error) (result, error) {
+	var oursRates, baseRates []float64
+	for round := 0; round < max(1, o.rounds); round++ {
+		if err := setup(round); err != nil {
+			return result{}, err
+		}
+		sides := []struct {
+			name string
+			fn   func(int) (time.Duration, error)
+			out  *[]float64
+		}{{"kstreams", ours, &oursRates}, {"baseline", baseline, &baseRates}}
+		if round%2 == 1 {
+			sides[0], sides[1] = sides[1], sides[0]
+		}
+		for _, s := range sides {
+			if (o.only == "ours" && s.name != "kstreams") || (o.only == "baseline" && s.name != "baseline") {
+				*s.out = append(*s.out, 1)
+				continue
+			}
+			d, err := s.fn(round)
+			if err != nil {
+				return result{}, fmt.Errorf("%s: %w", s.name, err)
+			}
+			*s.out = append(*s.out, float64(o.records)/d.Seconds())
+		}
+		fmt.Fprintf(os.Stderr, "  round %d: ours=%.0f rec/s baseline=%.0f rec/s\n", round, oursRates[round], baseRates[round])
+	}
+	return result{ours: median(oursRates), baseline: median(baseRates)}, nil
+}
+
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 

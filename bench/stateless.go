@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -39,7 +40,7 @@ func stateless(o options) (result, error) {
 	defer closeAdm()
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	in, outOurs, outBase := "stateless-in-"+run, "stateless-ours-"+run, "stateless-base-"+run
-	if err := createTopics(ctx, adm, o.partitions, in, outOurs, outBase); err != nil {
+	if err := createTopics(ctx, adm, o.partitions, in); err != nil {
 		return result{}, err
 	}
 	if err := fill(ctx, o, in); err != nil {
@@ -47,15 +48,13 @@ func stateless(o options) (result, error) {
 	}
 	want := expectedKept(o.records)
 
-	base, err := statelessBaseline(ctx, o, in, outBase, want)
-	if err != nil {
-		return result{}, fmt.Errorf("baseline: %w", err)
-	}
-	ours, err := statelessOurs(ctx, o, in, outOurs, want)
-	if err != nil {
-		return result{}, fmt.Errorf("kstreams: %w", err)
-	}
-	return result{ours: float64(o.records) / ours.Seconds(), baseline: float64(o.records) / base.Seconds()}, nil
+	return pair(o, func(round int) (time.Duration, error) {
+		return statelessOurs(ctx, o, in, fmt.Sprintf("%s-%d", outOurs, round), want)
+	}, func(round int) (time.Duration, error) {
+		return statelessBaseline(ctx, o, in, fmt.Sprintf("%s-%d", outBase, round), want)
+	}, func(round int) error {
+		return createTopics(ctx, adm, o.partitions, fmt.Sprintf("%s-%d", outOurs, round), fmt.Sprintf("%s-%d", outBase, round))
+	})
 }
 
 func statelessOurs(ctx context.Context, o options, in, out string, want int64) (time.Duration, error) {
@@ -102,7 +101,12 @@ func statelessOurs(ctx context.Context, o options, in, out string, want int64) (
 	if err := waitForEnd(ctx, adm, out, want); err != nil {
 		return 0, err
 	}
-	return time.Since(start), nil
+	d := time.Since(start)
+	if os.Getenv("KSTREAMS_BENCH_DEBUG") != "" {
+		st := app.Stats()
+		fmt.Fprintf(os.Stderr, "  kstreams: holds=%d pauses=%d\n", st.Holds.Load(), st.Pauses.Load())
+	}
+	return d, nil
 }
 
 // statelessBaseline is what a team would write with franz-go alone: a

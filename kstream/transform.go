@@ -10,7 +10,7 @@ import (
 func Map[K, V, KR, VR any](s *KStream[K, V], fn func(key K, value V) (KR, VR), name ...Named) *KStream[KR, VR] {
 	n := s.AddProcessor("MAP", name, topology.Funcs(func(ctx topology.Context, r topology.Record) error {
 		k, v := fn(dsl.As[K](r.Key), dsl.As[V](r.Value))
-		r.Key, r.Value = k, v
+		r.Key, r.Value = dsl.Pair(k, v)
 		ctx.Forward(r)
 		return nil
 	}))
@@ -47,7 +47,7 @@ func FlatMap[K, V, KR, VR any](s *KStream[K, V], fn func(key K, value V) []KeyVa
 	n := s.AddProcessor("FLATMAP", name, topology.Funcs(func(ctx topology.Context, r topology.Record) error {
 		for _, kv := range fn(dsl.As[K](r.Key), dsl.As[V](r.Value)) {
 			out := r
-			out.Key, out.Value = kv.Key, kv.Value
+			out.Key, out.Value = dsl.Pair(kv.Key, kv.Value)
 			ctx.Forward(out)
 		}
 		return nil

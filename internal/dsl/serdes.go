@@ -46,6 +46,9 @@ func Untyped[T any](s serde.Serde[T]) (topology.Serializer, topology.Deserialize
 		if v == nil {
 			return nil, nil
 		}
+		if p, ok := v.(*T); ok && p != nil {
+			return s.Serialize(topic, *p)
+		}
 		t, ok := v.(T)
 		if !ok {
 			var zero T
@@ -64,7 +67,33 @@ func Untyped[T any](s serde.Serde[T]) (topology.Serializer, topology.Deserialize
 
 // As converts a boxed key or value back to T; nil (a tombstone) becomes the
 // zero value.
+//
+// Between nodes a key or value of type T travels boxed either as T or as a
+// *T into memory nobody writes again: a *T lets the runtime box a record's
+// own bytes, or a key and value made together, without an allocation per
+// field. Every reader goes through As (or Untyped), which accepts both.
 func As[T any](x any) T {
+	// *T first: when T is an interface type, x.(T) would accept the pointer.
+	if p, ok := x.(*T); ok && p != nil {
+		return *p
+	}
 	t, _ := x.(T)
 	return t
+}
+
+// Pair boxes a key and a value with one allocation instead of two.
+func Pair[K, V any](k K, v V) (key, value any) {
+	p := &pair[K, V]{k, v}
+	return &p.k, &p.v
+}
+
+type pair[K, V any] struct {
+	k K
+	v V
+}
+
+// IsPassThrough reports whether s deserializes to its input bytes.
+func IsPassThrough[T any](s serde.Serde[T]) bool {
+	_, ok := s.(serde.PassThrough)
+	return ok
 }

@@ -57,7 +57,8 @@ func Source[K, V any](b *Builder, c Consumed[K, V], topics ...string) *Stream[K,
 	ks, vs := OrDefault(c.KeySerde), OrDefault(c.ValueSerde)
 	_, kd := Untyped(ks)
 	_, vd := Untyped(vs)
-	spec := topology.SourceSpec{Topics: topics, KeyDeserializer: kd, ValueDeserializer: vd}
+	spec := topology.SourceSpec{Topics: topics, KeyDeserializer: kd, ValueDeserializer: vd,
+		RawKey: IsPassThrough(ks), RawValue: IsPassThrough(vs)}
 	if c.TimestampExtractor != nil {
 		ex := c.TimestampExtractor
 		spec.TimestampExtractor = func(_ topology.Metadata, key, value any, ts int64) int64 {
@@ -199,7 +200,8 @@ func (s *Stream[K, V]) Repartition(r ...Repartitioned[K, V]) *Stream[K, V] {
 	s.b.Fail(s.b.topo.AddSink(sinkName, spec, filterName))
 	_, kd := Untyped(OrDefault(ks))
 	_, vd := Untyped(OrDefault(vs))
-	s.b.Fail(s.b.topo.AddSource(sourceName, topology.SourceSpec{Topics: []string{topic}, KeyDeserializer: kd, ValueDeserializer: vd}))
+	s.b.Fail(s.b.topo.AddSource(sourceName, topology.SourceSpec{Topics: []string{topic}, KeyDeserializer: kd, ValueDeserializer: vd,
+		RawKey: IsPassThrough(OrDefault(ks)), RawValue: IsPassThrough(OrDefault(vs))}))
 	out := NewStream(s.b, sourceName, ks, vs, false)
 	return out
 }

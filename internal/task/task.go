@@ -207,10 +207,15 @@ func (t *Task) Partitions() []TopicPartition {
 // Add queues fetched records of one of the task's partitions. Records at
 // offsets already handed out (a re-delivered fetch) are dropped.
 func (t *Task) Add(recs ...*kgo.Record) error {
+	var q *partitionQueue
 	for _, r := range recs {
-		q, ok := t.queueByTP[TopicPartition{r.Topic, r.Partition}]
-		if !ok {
-			return fmt.Errorf("task %s: record from %s-%d, which is not an input of this task", t.cfg.ID, r.Topic, r.Partition)
+		// Fetched records come in runs of one partition: look up once a run.
+		if q == nil || q.partition != r.Partition || q.topic != r.Topic {
+			var ok bool
+			q, ok = t.queueByTP[TopicPartition{r.Topic, r.Partition}]
+			if !ok {
+				return fmt.Errorf("task %s: record from %s-%d, which is not an input of this task", t.cfg.ID, r.Topic, r.Partition)
+			}
 		}
 		if q.next >= 0 && r.Offset < q.next {
 			continue
@@ -291,15 +296,27 @@ func (t *Task) prepareHead(q *partitionQueue) {
 	r := q.recs[q.head]
 	src := q.source.node.Source
 	q.headReady = true
-	key, err := src.KeyDeserializer(r.Topic, r.Key)
-	if err != nil {
-		q.headErr, q.headTs = &DeserializationError{Task: t.cfg.ID, Record: r, IsKey: true, Err: err}, -1<<63
-		return
+	var key, value any
+	var err error
+	switch {
+	case r.Key == nil:
+	case src.RawKey:
+		key = &r.Key // no copy, no allocation: see dsl.As
+	default:
+		if key, err = src.KeyDeserializer(r.Topic, r.Key); err != nil {
+			q.headErr, q.headTs = &DeserializationError{Task: t.cfg.ID, Record: r, IsKey: true, Err: err}, -1<<63
+			return
+		}
 	}
-	value, err := src.ValueDeserializer(r.Topic, r.Value)
-	if err != nil {
-		q.headErr, q.headTs = &DeserializationError{Task: t.cfg.ID, Record: r, Err: err}, -1<<63
-		return
+	switch {
+	case r.Value == nil: // a tombstone
+	case src.RawValue:
+		value = &r.Value
+	default:
+		if value, err = src.ValueDeserializer(r.Topic, r.Value); err != nil {
+			q.headErr, q.headTs = &DeserializationError{Task: t.cfg.ID, Record: r, Err: err}, -1<<63
+			return
+		}
 	}
 	ts := r.Timestamp.UnixMilli()
 	if src.TimestampExtractor != nil {

@@ -45,6 +45,10 @@ type SourceSpec struct {
 	KeyDeserializer    Deserializer
 	ValueDeserializer  Deserializer
 	TimestampExtractor TimestampExtractor // nil: the record's timestamp
+	// RawKey and RawValue say the deserializer returns its input unchanged
+	// ([]byte pass-through); the task then boxes a pointer to the record's
+	// own bytes instead of calling it.
+	RawKey, RawValue bool
 }
 
 // SinkSpec describes a sink node: a fixed Topic, or a TopicExtractor.

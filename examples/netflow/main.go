@@ -1,0 +1,449 @@
+// Command netflow turns a stream of network packets into flows: it keys each
+// packet by its 5-tuple, with both directions of a conversation under one
+// key, and splits the stream by protocol into the topics flows-tcp,
+// flows-udp and flows-other. Keying by flow puts every packet of a
+// conversation, request and reply alike, on one partition of the output.
+//
+// Usage:
+//
+//	go run ./examples/netflow [-brokers HOST:PORT,...] [-app-id netflow] [-state-dir DIR]
+//	                          [-records 1000] [-expect N] [-timeout 60s]
+//
+// Without -brokers (or KAFKA_BROKERS) it starts an embedded broker. It
+// creates the topics (4 partitions each, if they do not exist), feeds
+// -records synthetic packets to "packets", runs the topology, and once as
+// many records have reached the output topics prints one line per output
+// topic, "<topic>: <count> records", and exits 0; it exits 1 if they do not
+// arrive within -timeout. Only records written during this run are counted.
+//
+// With -records 0 it feeds nothing and runs until SIGINT or SIGTERM: start
+// it twice against one broker and the two instances share the partitions.
+// -expect N waits for N output records instead of -records (so -records 0
+// -expect 6 processes packets someone else produces, and exits once six
+// flows records are out); -expect 0 never stops by itself.
+//
+// Input records are JSON, e.g.
+//
+//	{"src_ip":"10.0.0.1","src_port":40000,"dst_ip":"10.0.0.2","dst_port":443,"protocol":"tcp","bytes":60}
+//
+// Logs go to stderr; stdout carries only the result lines.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kstreams-go/kstreams"
+	"github.com/kstreams-go/kstreams/examples/internal/embedded"
+	"github.com/kstreams-go/kstreams/kstream"
+	"github.com/kstreams-go/kstreams/serde"
+)
+
+// Packet is one captured packet, the value of a "packets" record.
+type Packet struct {
+	SrcIP     string    `json:"src_ip"`
+	DstIP     string    `json:"dst_ip"`
+	SrcPort   uint16    `json:"src_port"`
+	DstPort   uint16    `json:"dst_port"`
+	Protocol  string    `json:"protocol"` // "tcp", "udp", "icmp", ...
+	Bytes     int       `json:"bytes"`
+	Timestamp time.Time `json:"timestamp,omitzero"`
+}
+
+// buildTopology reads packets, re-keys each by its flow and writes it to the
+// topic of its protocol. The README shows this function's body.
+func buildTopology() (*kstreams.Topology, error) {
+	b := kstream.NewBuilder()
+	packets := kstream.Stream(b, kstream.ConsumedWith(serde.String(), serde.JSON[Packet]()), "packets")
+	flows := kstream.SelectKey(packets, func(_ string, p Packet) string { return flowKey(p) })
+	byProto := flows.Split(kstream.Named("proto-")).
+		Branch(func(_ string, p Packet) bool { return strings.EqualFold(p.Protocol, "tcp") }, kstream.Named("tcp")).
+		Branch(func(_ string, p Packet) bool { return strings.EqualFold(p.Protocol, "udp") }, kstream.Named("udp")).
+		DefaultBranch(kstream.Named("other"))
+	byProto["proto-tcp"].To("flows-tcp")
+	byProto["proto-udp"].To("flows-udp")
+	byProto["proto-other"].To("flows-other")
+	return b.Build()
+}
+
+const inputTopic = "packets"
+
+// outputTopics are the topics buildTopology writes, in the order the
+// result lines are printed.
+func outputTopics() []string { return []string{"flows-tcp", "flows-udp", "flows-other"} }
+
+// flowKey names the conversation p belongs to, "proto|A|B", where A and B
+// are its two endpoints, lower first, so that a packet and its reply get
+// the same key: "tcp|10.0.0.1:1234|10.0.0.2:80" for either direction.
+func flowKey(p Packet) string {
+	a, b := newEndpoint(p.SrcIP, p.SrcPort), newEndpoint(p.DstIP, p.DstPort)
+	if b.less(a) {
+		a, b = b, a
+	}
+	return strings.ToLower(p.Protocol) + "|" + a.s + "|" + b.s
+}
+
+type endpoint struct {
+	ap netip.AddrPort // valid when the address parsed
+	s  string
+}
+
+func newEndpoint(ip string, port uint16) endpoint {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return endpoint{s: net.JoinHostPort(ip, strconv.Itoa(int(port)))}
+	}
+	// Unmap so ::ffff:10.0.0.1 and 10.0.0.1, one host written two ways by
+	// different capture points, make one flow.
+	ap := netip.AddrPortFrom(addr.Unmap(), port)
+	return endpoint{ap: ap, s: ap.String()}
+}
+
+// less orders endpoints by address then port, or as text when either
+// address did not parse. All a key needs is that less(a, b) and less(b, a)
+// are never both true.
+func (e endpoint) less(o endpoint) bool {
+	if e.ap.IsValid() && o.ap.IsValid() {
+		return e.ap.Compare(o.ap) < 0
+	}
+	return e.s < o.s
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, let a second one kill the process at once.
+	context.AfterFunc(ctx, stop)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "netflow: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	brokers  string
+	appID    string
+	stateDir string
+	records  int
+	expect   int // output records to wait for; 0: run until interrupted
+	timeout  time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("netflow", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.brokers, "brokers", "", "comma-separated seed brokers (default: $KAFKA_BROKERS, else an embedded broker)")
+	fs.StringVar(&o.appID, "app-id", "netflow", "application id: the consumer group, shared by instances that split the work")
+	fs.StringVar(&o.stateDir, "state-dir", "", "directory for local state (default: the kstreams default under the temp dir)")
+	fs.IntVar(&o.records, "records", 1000, "synthetic packets to feed, then wait for as many output records; 0: feed none and run until interrupted")
+	fs.IntVar(&o.expect, "expect", 0, "output records to wait for before printing counts and exiting (default: -records); 0: never stop by itself")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the output records before failing")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	expectSet := false
+	fs.Visit(func(f *flag.Flag) { expectSet = expectSet || f.Name == "expect" })
+	if !expectSet {
+		o.expect = o.records
+	}
+	switch {
+	case o.records < 0:
+		return o, fmt.Errorf("-records %d: must not be negative", o.records)
+	case o.expect < 0:
+		return o, fmt.Errorf("-expect %d: must not be negative", o.expect)
+	case o.timeout <= 0:
+		return o, fmt.Errorf("-timeout %v: must be positive", o.timeout)
+	}
+	return o, nil
+}
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+
+	brokers, stopBroker, err := embedded.Brokers(o.brokers)
+	if err != nil {
+		return err
+	}
+	defer stopBroker()
+
+	topo, err := buildTopology()
+	if err != nil {
+		return fmt.Errorf("build topology: %w", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fmt.Errorf("client for %v: %w", brokers, err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if err := createTopics(ctx, adm, append([]string{inputTopic}, outputTopics()...), log); err != nil {
+		return err
+	}
+	// Count only what this run writes: the output topics may hold records
+	// from earlier runs against the same broker.
+	from, err := endOffsets(ctx, adm, outputTopics())
+	if err != nil {
+		return err
+	}
+
+	app, err := kstreams.New(topo, kstreams.Config{
+		ApplicationID:  o.appID,
+		Brokers:        brokers,
+		StateDir:       o.stateDir,
+		CommitInterval: time.Second, // short, so a second instance takes over with little replay
+		// A malformed packet (say, typed by hand into kcat) is logged and
+		// skipped rather than stopping the flows of everyone else.
+		OnDeserializationError: kstreams.LogAndContinue,
+		Logger:                 log,
+	})
+	if err != nil {
+		return err
+	}
+	appCtx, stopApp := context.WithCancel(ctx)
+	defer stopApp()
+	var runErr error
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		runErr = app.Run(appCtx)
+	}()
+	// stopAndWait stops the app, committing what it processed, and returns
+	// its error; err from the caller wins.
+	stopAndWait := func(err error) error {
+		stopApp()
+		<-runDone
+		if err == nil && runErr != nil {
+			err = fmt.Errorf("app %s: %w", o.appID, runErr)
+		}
+		return err
+	}
+
+	if o.records > 0 {
+		start := time.Now()
+		if err := feed(ctx, cl, synthPackets(o.records, start)); err != nil {
+			return stopAndWait(err)
+		}
+		log.Info("fed synthetic packets", "topic", inputTopic, "records", o.records, "took", time.Since(start).Round(time.Millisecond))
+	}
+
+	if o.expect == 0 {
+		log.Info("running until interrupted", "brokers", brokers, "app_id", o.appID)
+		select {
+		case <-ctx.Done():
+		case <-runDone:
+		}
+		return stopAndWait(nil)
+	}
+
+	log.Info("waiting for output records", "want", o.expect, "topics", outputTopics(), "timeout", o.timeout)
+	counts, err := awaitOutput(ctx, brokers, from, o.expect, o.timeout, runDone, log)
+	if err := stopAndWait(err); err != nil {
+		return err
+	}
+	for _, topic := range outputTopics() {
+		fmt.Fprintf(stdout, "%s: %d records\n", topic, counts[topic])
+	}
+	return nil
+}
+
+// createTopics creates topics with 4 partitions and the broker's default
+// replication; a topic that already exists is left as it is.
+func createTopics(ctx context.Context, adm *kadm.Client, topics []string, log *slog.Logger) error {
+	resp, err := adm.CreateTopics(ctx, 4, -1, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", topics, err)
+	}
+	for _, r := range resp.Sorted() {
+		switch {
+		case errors.Is(r.Err, kerr.TopicAlreadyExists):
+		case r.Err != nil:
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		default:
+			log.Info("created topic", "topic", r.Topic, "partitions", r.NumPartitions)
+		}
+	}
+	return nil
+}
+
+// endOffsets lists the end offset of every partition of topics, retrying
+// for a while: a broker may not know a topic created a moment ago yet.
+func endOffsets(ctx context.Context, adm *kadm.Client, topics []string) (kadm.ListedOffsets, error) {
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		offsets, err := adm.ListEndOffsets(ctx, topics...)
+		if err == nil {
+			err = offsets.Error()
+		}
+		if err == nil {
+			return offsets, nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("end offsets of %v: %w", topics, err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// synthPackets returns n packets of a fixed set of conversations, each
+// packet going either way, from a seeded generator: every run feeds the
+// same packets, only their timestamps (from start, a millisecond apart)
+// differ.
+func synthPackets(n int, start time.Time) []Packet {
+	rng := rand.New(rand.NewPCG(1, 2))
+	type conversation struct {
+		proto                string
+		client, server       string
+		clientPort, servPort uint16
+	}
+	convs := make([]conversation, 40)
+	for i := range convs {
+		c := conversation{
+			client: fmt.Sprintf("10.0.%d.%d", rng.IntN(4), 1+rng.IntN(254)),
+			server: fmt.Sprintf("192.168.1.%d", 1+rng.IntN(20)),
+		}
+		switch r := rng.IntN(10); {
+		case r < 5:
+			c.proto, c.servPort = "tcp", []uint16{22, 80, 443, 5432}[rng.IntN(4)]
+		case r < 8:
+			c.proto, c.servPort = "udp", []uint16{53, 123, 514}[rng.IntN(3)]
+		default:
+			c.proto = "icmp" // no ports
+		}
+		if c.proto != "icmp" {
+			c.clientPort = uint16(32768 + rng.IntN(28000))
+		}
+		convs[i] = c
+	}
+	out := make([]Packet, n)
+	for i := range out {
+		c := convs[rng.IntN(len(convs))]
+		p := Packet{
+			SrcIP: c.client, SrcPort: c.clientPort,
+			DstIP: c.server, DstPort: c.servPort,
+			Protocol:  c.proto,
+			Bytes:     40 + rng.IntN(1460),
+			Timestamp: start.Add(time.Duration(i) * time.Millisecond),
+		}
+		if rng.IntN(2) == 0 { // a reply
+			p.SrcIP, p.DstIP = p.DstIP, p.SrcIP
+			p.SrcPort, p.DstPort = p.DstPort, p.SrcPort
+		}
+		out[i] = p
+	}
+	return out
+}
+
+// feed writes packets to the input topic, keyed by source address as a
+// capture agent might, and waits for the brokers to acknowledge them all.
+func feed(ctx context.Context, cl *kgo.Client, packets []Packet) error {
+	ser := serde.JSON[Packet]()
+	recs := make([]*kgo.Record, len(packets))
+	for i, p := range packets {
+		v, err := ser.Serialize(inputTopic, p)
+		if err != nil {
+			return err
+		}
+		recs[i] = &kgo.Record{Topic: inputTopic, Key: []byte(p.SrcIP), Value: v, Timestamp: p.Timestamp}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("produce %d packets to %s: %w", len(recs), inputTopic, err)
+	}
+	return nil
+}
+
+// awaitOutput reads the output topics from the offsets in from until want
+// records have arrived in all, and returns the count of each. It fails when
+// timeout passes first, when ctx ends, or when the app stops (runDone).
+func awaitOutput(ctx context.Context, brokers []string, from kadm.ListedOffsets, want int, timeout time.Duration, runDone <-chan struct{}, log *slog.Logger) (map[string]int, error) {
+	start := map[string]map[int32]kgo.Offset{}
+	from.Each(func(o kadm.ListedOffset) {
+		if start[o.Topic] == nil {
+			start[o.Topic] = map[int32]kgo.Offset{}
+		}
+		start[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
+	})
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(start))
+	if err != nil {
+		return nil, fmt.Errorf("consumer of %v: %w", outputTopics(), err)
+	}
+	defer cl.Close()
+
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-runDone:
+			cancel()
+		case <-waitCtx.Done():
+		}
+	}()
+
+	counts := map[string]int{}
+	total := 0
+	for total < want {
+		fs := cl.PollFetches(waitCtx)
+		fs.EachRecord(func(r *kgo.Record) {
+			counts[r.Topic]++
+			total++
+		})
+		if total >= want {
+			break
+		}
+		if waitCtx.Err() != nil {
+			got := fmt.Sprintf("got %d (%s)", total, summary(counts))
+			select {
+			case <-runDone:
+				return counts, fmt.Errorf("app stopped while waiting for %d output records; %s", want, got)
+			default:
+			}
+			if ctx.Err() != nil {
+				return counts, fmt.Errorf("interrupted while waiting for %d output records; %s", want, got)
+			}
+			return counts, fmt.Errorf("timed out after %v waiting for %d output records; %s", timeout, want, got)
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			// kgo keeps retrying after reporting (a topic whose metadata
+			// has not spread yet, a broker that restarts), so these are
+			// worth seeing but not fatal: the timeout bounds the wait.
+			log.Warn("consuming output", "topic", topic, "partition", p, "err", err)
+		})
+	}
+	return counts, nil
+}
+
+func summary(counts map[string]int) string {
+	parts := make([]string, 0, len(counts))
+	for _, t := range outputTopics() {
+		parts = append(parts, fmt.Sprintf("%s %d", t, counts[t]))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kstreams-go/kstreams/serde"
+	"github.com/kstreams-go/kstreams/testutil"
+)
+
+func packet(proto, src string, sport uint16, dst string, dport uint16) Packet {
+	return Packet{Protocol: proto, SrcIP: src, SrcPort: sport, DstIP: dst, DstPort: dport, Bytes: 60}
+}
+
+func reverse(p Packet) Packet {
+	p.SrcIP, p.DstIP = p.DstIP, p.SrcIP
+	p.SrcPort, p.DstPort = p.DstPort, p.SrcPort
+	return p
+}
+
+func TestFlowKey(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Packet
+		want string
+	}{
+		{"client to server", packet("tcp", "10.0.0.1", 1234, "10.0.0.2", 80), "tcp|10.0.0.1:1234|10.0.0.2:80"},
+		{"server to client", packet("tcp", "10.0.0.2", 80, "10.0.0.1", 1234), "tcp|10.0.0.1:1234|10.0.0.2:80"},
+		{"addresses order as numbers, not text", packet("udp", "10.0.0.10", 53, "10.0.0.9", 5353), "udp|10.0.0.9:5353|10.0.0.10:53"},
+		{"same host orders by port", packet("udp", "10.0.0.1", 5353, "10.0.0.1", 53), "udp|10.0.0.1:53|10.0.0.1:5353"},
+		{"protocol is lower-cased", packet("TCP", "10.0.0.2", 80, "10.0.0.1", 1234), "tcp|10.0.0.1:1234|10.0.0.2:80"},
+		{"icmp has no ports", packet("icmp", "192.168.1.5", 0, "10.0.0.1", 0), "icmp|10.0.0.1:0|192.168.1.5:0"},
+		{"ipv6", packet("tcp", "2001:db8::2", 443, "2001:db8::1", 50000), "tcp|[2001:db8::1]:50000|[2001:db8::2]:443"},
+		{"v4-mapped v6 is the v4 host", packet("tcp", "::ffff:10.0.0.2", 80, "10.0.0.1", 1234), "tcp|10.0.0.1:1234|10.0.0.2:80"},
+		{"host names order as text", packet("tcp", "web", 80, "db", 5432), "tcp|db:5432|web:80"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := flowKey(tt.p); got != tt.want {
+				t.Errorf("flowKey(%+v) = %q, want %q", tt.p, got, tt.want)
+			}
+			if got := flowKey(reverse(tt.p)); got != tt.want {
+				t.Errorf("flowKey(reverse) = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestTopologyRoutesByProtocol runs buildTopology in the test driver: a
+// packet and its reply share a key, and each protocol reaches its topic.
+func TestTopologyRoutesByProtocol(t *testing.T) {
+	topo, err := buildTopology()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testutil.NewDriver(t, topo)
+	in := testutil.InputTopic(d, "packets", serde.String(), serde.JSON[Packet]())
+	out := map[string]*testutil.TestOutputTopic[string, Packet]{}
+	for _, topic := range outputTopics() {
+		out[topic] = testutil.OutputTopic(d, topic, serde.String(), serde.JSON[Packet]())
+	}
+
+	tcp := packet("tcp", "10.0.0.2", 80, "10.0.0.1", 1234)
+	udp := packet("udp", "10.0.0.1", 5353, "10.0.0.53", 53)
+	icmp := packet("icmp", "10.0.0.1", 0, "10.0.0.2", 0)
+	sctp := packet("sctp", "10.0.0.1", 2905, "10.0.0.2", 2905)
+	for _, p := range []Packet{tcp, reverse(tcp), udp, icmp, sctp} {
+		in.Pipe(p.SrcIP, p)
+	}
+	if err := d.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[string][]testutil.KeyValue[string, Packet]{
+		"flows-tcp": {
+			{Key: "tcp|10.0.0.1:1234|10.0.0.2:80", Value: tcp},
+			{Key: "tcp|10.0.0.1:1234|10.0.0.2:80", Value: reverse(tcp)},
+		},
+		"flows-udp": {{Key: "udp|10.0.0.1:5353|10.0.0.53:53", Value: udp}},
+		"flows-other": {
+			{Key: "icmp|10.0.0.1:0|10.0.0.2:0", Value: icmp},
+			{Key: "sctp|10.0.0.1:2905|10.0.0.2:2905", Value: sctp},
+		},
+	}
+	for _, topic := range outputTopics() {
+		got := out[topic].ReadKeyValues()
+		if !slices.Equal(got, want[topic]) {
+			t.Errorf("%s:\n got %+v\nwant %+v", topic, got, want[topic])
+		}
+	}
+}
+
+func TestSynthPackets(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	a, b := synthPackets(500, start), synthPackets(500, start)
+	if !slices.Equal(a, b) {
+		t.Fatal("two runs fed different packets; the generator must be seeded")
+	}
+	protos := map[string]int{}
+	directions := map[string]map[string]bool{} // flow key -> source endpoints seen
+	for _, p := range a {
+		protos[p.Protocol]++
+		k := flowKey(p)
+		if directions[k] == nil {
+			directions[k] = map[string]bool{}
+		}
+		directions[k][fmt.Sprintf("%s:%d", p.SrcIP, p.SrcPort)] = true
+	}
+	for _, proto := range []string{"tcp", "udp", "icmp"} {
+		if protos[proto] == 0 {
+			t.Errorf("no %s packets in %v", proto, protos)
+		}
+	}
+	both := 0
+	for _, srcs := range directions {
+		if len(srcs) == 2 {
+			both++
+		}
+	}
+	if both == 0 {
+		t.Error("no flow has packets in both directions")
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name            string
+		args            []string
+		records, expect int
+		wantErr         bool
+	}{
+		{"defaults", nil, 1000, 1000, false},
+		{"expect follows records", []string{"-records", "200"}, 200, 200, false},
+		{"records 0 runs until interrupted", []string{"-records", "0"}, 0, 0, false},
+		{"expect without feeding", []string{"-records", "0", "-expect", "6"}, 0, 6, false},
+		{"negative records", []string{"-records", "-1"}, 0, 0, true},
+		{"stray argument", []string{"extra"}, 0, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args, &bytes.Buffer{})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error: %v", err, tt.wantErr)
+			}
+			if err == nil && (o.records != tt.records || o.expect != tt.expect) {
+				t.Errorf("records %d, expect %d; want %d, %d", o.records, o.expect, tt.records, tt.expect)
+			}
+		})
+	}
+}
+
+// TestRunEndToEnd runs the example as its main does, against an in-process
+// cluster over the wire, and checks every fed packet reaches an output.
+func TestRunEndToEnd(t *testing.T) {
+	c := testutil.NewCluster(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	var stdout bytes.Buffer
+	args := []string{
+		"-brokers", strings.Join(c.Addrs(), ","),
+		"-records", "200",
+		"-app-id", "netflow-test",
+		"-state-dir", t.TempDir(),
+		"-timeout", "60s",
+	}
+	if err := run(ctx, args, &stdout, testWriter{t}); err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
+	}
+
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != len(outputTopics()) {
+		t.Fatalf("want one line per output topic, got:\n%s", stdout.String())
+	}
+	sum := 0
+	for i, topic := range outputTopics() {
+		var n int
+		if _, err := fmt.Sscanf(lines[i], topic+": %d records", &n); err != nil {
+			t.Fatalf("line %q: want %q: %v", lines[i], topic+": <count> records", err)
+		}
+		if got := len(c.ConsumeAll(t, topic, n, 10*time.Second)); got != n {
+			t.Errorf("%s: printed %d records, topic holds %d", topic, n, got)
+		}
+		sum += n
+	}
+	if sum != 200 {
+		t.Errorf("counts sum to %d, want 200:\n%s", sum, stdout.String())
+	}
+}
+
+// TestReadmeShowsBuildTopology keeps the README's DSL example true: its
+// lines from NewBuilder up to Build are those of buildTopology, which the
+// tests above compile and run.
+func TestReadmeShowsBuildTopology(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippet := between(string(readme), "b := kstream.NewBuilder()", "b.Build()")
+	body := between(string(src), "b := kstream.NewBuilder()", "b.Build()")
+	if snippet == nil || body == nil {
+		t.Fatalf("README.md or main.go has no lines from %q to %q", "b := kstream.NewBuilder()", "b.Build()")
+	}
+	// The last line differs: the README keeps the result, main returns it.
+	snippet, body = snippet[:len(snippet)-1], body[:len(body)-1]
+	if !slices.Equal(snippet, body) {
+		t.Errorf("README.md's topology differs from buildTopology in main.go:\nREADME:\n%s\nmain.go:\n%s",
+			strings.Join(snippet, "\n"), strings.Join(body, "\n"))
+	}
+}
+
+// between returns the trimmed lines from the first containing first to the
+// next containing last, or nil.
+func between(text, first, last string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if out == nil && !strings.Contains(line, first) {
+			continue
+		}
+		out = append(out, line)
+		if strings.Contains(line, last) {
+			return out
+		}
+	}
+	return nil
+}
+
+// testWriter sends the example's log lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
