@@ -220,6 +220,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		partitions: map[string]int32{},
 		lookup:     a.partitionsOf,
 	}
+	a.coll.promiseFn = a.coll.promise
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()

@@ -18,6 +18,9 @@ type collector struct {
 	client *kgo.Client
 	failed atomic.Pointer[error]
 	onFail func(error)
+	// promiseFn is c.promise made once: a method value built per Produce
+	// call would allocate per record.
+	promiseFn func(*kgo.Record, error)
 
 	mu         sync.Mutex
 	partitions map[string]int32
@@ -49,7 +52,7 @@ func (c *collector) Send(topic string, part int32, key, value []byte, headers []
 			r.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
-	c.client.Produce(context.Background(), r, c.promise)
+	c.client.Produce(context.Background(), r, c.promiseFn)
 	return nil
 }
 

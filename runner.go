@@ -25,7 +25,8 @@ type runner struct {
 	}
 
 	inboxMu sync.Mutex
-	inbox   []*kgo.Record
+	inbox   [][]*kgo.Record // fetched runs, handed over without copying
+	spare   [][]*kgo.Record // the previous inbox, reused
 
 	// queued counts records per input partition handed over but not yet
 	// processed; paused marks partitions the poll loop paused for it.
@@ -70,7 +71,7 @@ func (a *App) newRunner(id task.ID, st *topology.Subtopology) (*runner, error) {
 // push hands fetched records of one partition to the runner.
 func (r *runner) push(tp task.TopicPartition, recs []*kgo.Record) {
 	r.inboxMu.Lock()
-	r.inbox = append(r.inbox, recs...)
+	r.inbox = append(r.inbox, recs)
 	r.inboxMu.Unlock()
 	r.queued[tp].Add(int64(len(recs)))
 	select {
@@ -138,13 +139,15 @@ func (r *runner) turn() (more bool, err error) {
 	}
 	r.inboxMu.Lock()
 	in := r.inbox
-	r.inbox = nil
+	r.inbox = r.spare[:0]
 	r.inboxMu.Unlock()
-	if len(in) > 0 {
-		if err := r.task.Add(in...); err != nil {
+	for i, recs := range in {
+		if err := r.task.Add(recs...); err != nil {
 			return false, err
 		}
+		in[i] = nil
 	}
+	r.spare = in
 	processed := 0
 	for ; processed < batchPerTurn; processed++ {
 		ok, err := r.task.Process()

@@ -74,73 +74,94 @@ func main() {
 	}
 }
 
+// side runs one side of a scenario and returns how long its work took.
+type side func(ctx context.Context) (time.Duration, error)
+
+// scenario prepares topics and input on o.brokers and returns both sides.
+type scenario func(ctx context.Context, o options) (ours, baseline side, err error)
+
+var scenarios = map[string]scenario{
+	"stateless": stateless,
+}
+
+var scenarioOrder = []string{"stateless"}
+
 func run(o options, brokers string) error {
-	if brokers == "" {
-		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(int(o.partitions)))
-		if err != nil {
-			return fmt.Errorf("embedded broker: %w", err)
+	if o.scenario != "all" {
+		if _, ok := scenarios[o.scenario]; !ok {
+			return fmt.Errorf("unknown scenario %q", o.scenario)
 		}
-		defer c.Close()
-		o.brokers = c.ListenAddrs()
-	} else {
-		o.brokers = strings.Split(brokers, ",")
 	}
-	scenarios := map[string]func(options) (result, error){
-		"stateless": stateless,
-	}
-	order := []string{"stateless"}
-	for _, name := range order {
+	for _, name := range scenarioOrder {
 		if o.scenario != "all" && o.scenario != name {
 			continue
 		}
-		res, err := scenarios[name](o)
+		res, err := rounds(o, brokers, scenarios[name])
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", name, err)
 		}
 		fmt.Printf("scenario=%s records=%d ours=%.0f rec/s baseline=%.0f rec/s ratio=%.2f\n",
 			name, o.records, res.ours, res.baseline, res.ours/res.baseline)
 	}
-	if o.scenario != "all" {
-		if _, ok := scenarios[o.scenario]; !ok {
-			return fmt.Errorf("unknown scenario %q", o.scenario)
-		}
-	}
 	return nil
 }
 
 type result struct{ ours, baseline float64 }
 
-// pair runs both sides o.rounds times over the same input, alternating
-// which goes first (the in-process broker's heap grows with every run, so
-// going second costs a little), and returns the median rates.
-func pair(o options, ours, baseline func(round int) (time.Duration, error), setup func(round int) error) (result, error) {
+// rounds runs a scenario o.rounds times and returns the median rates. On
+// the embedded broker every round gets a fresh cluster, because the
+// in-process broker's heap (all records ever written) slows whatever runs
+// later; within a round the two sides alternate who goes first.
+func rounds(o options, brokers string, sc scenario) (result, error) {
 	var oursRates, baseRates []float64
 	for round := 0; round < max(1, o.rounds); round++ {
-		if err := setup(round); err != nil {
+		ours, base, err := oneRound(o, brokers, sc, round)
+		if err != nil {
 			return result{}, err
 		}
-		sides := []struct {
-			name string
-			fn   func(int) (time.Duration, error)
-			out  *[]float64
-		}{{"kstreams", ours, &oursRates}, {"baseline", baseline, &baseRates}}
-		if round%2 == 1 {
-			sides[0], sides[1] = sides[1], sides[0]
-		}
-		for _, s := range sides {
-			if (o.only == "ours" && s.name != "kstreams") || (o.only == "baseline" && s.name != "baseline") {
-				*s.out = append(*s.out, 1)
-				continue
-			}
-			d, err := s.fn(round)
-			if err != nil {
-				return result{}, fmt.Errorf("%s: %w", s.name, err)
-			}
-			*s.out = append(*s.out, float64(o.records)/d.Seconds())
-		}
-		fmt.Fprintf(os.Stderr, "  round %d: ours=%.0f rec/s baseline=%.0f rec/s\n", round, oursRates[round], baseRates[round])
+		oursRates, baseRates = append(oursRates, ours), append(baseRates, base)
+		fmt.Fprintf(os.Stderr, "  round %d: ours=%.0f rec/s baseline=%.0f rec/s\n", round, ours, base)
 	}
 	return result{ours: median(oursRates), baseline: median(baseRates)}, nil
+}
+
+func oneRound(o options, brokers string, sc scenario, round int) (ours, base float64, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
+	defer cancel()
+	if brokers == "" {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.DefaultNumPartitions(int(o.partitions)))
+		if err != nil {
+			return 0, 0, fmt.Errorf("embedded broker: %w", err)
+		}
+		defer c.Close()
+		o.brokers = c.ListenAddrs()
+	} else {
+		o.brokers = strings.Split(brokers, ",")
+	}
+	oursSide, baseSide, err := sc(ctx, o)
+	if err != nil {
+		return 0, 0, err
+	}
+	sides := []struct {
+		name string
+		fn   side
+		out  *float64
+	}{{"kstreams", oursSide, &ours}, {"baseline", baseSide, &base}}
+	if round%2 == 1 {
+		sides[0], sides[1] = sides[1], sides[0]
+	}
+	for _, s := range sides {
+		if (o.only == "ours" && s.name != "kstreams") || (o.only == "baseline" && s.name != "baseline") {
+			*s.out = 1
+			continue
+		}
+		d, err := s.fn(ctx)
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", s.name, err)
+		}
+		*s.out = float64(o.records) / d.Seconds()
+	}
+	return ours, base, nil
 }
 
 func median(xs []float64) float64 {

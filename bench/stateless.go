@@ -30,31 +30,23 @@ func keep(v []byte) bool {
 
 func expectedKept(records int) int64 { return int64(records - (records+9)/10) }
 
-func stateless(o options) (result, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
-	defer cancel()
+func stateless(ctx context.Context, o options) (ours, baseline side, err error) {
 	adm, closeAdm, err := admin(o)
 	if err != nil {
-		return result{}, err
+		return nil, nil, err
 	}
 	defer closeAdm()
-	run := strconv.FormatInt(time.Now().UnixNano(), 36)
-	in, outOurs, outBase := "stateless-in-"+run, "stateless-ours-"+run, "stateless-base-"+run
-	if err := createTopics(ctx, adm, o.partitions, in); err != nil {
-		return result{}, err
+	in, outOurs, outBase := "stateless-in", "stateless-ours", "stateless-base"
+	if err := createTopics(ctx, adm, o.partitions, in, outOurs, outBase); err != nil {
+		return nil, nil, err
 	}
 	if err := fill(ctx, o, in); err != nil {
-		return result{}, fmt.Errorf("fill: %w", err)
+		return nil, nil, fmt.Errorf("fill: %w", err)
 	}
 	want := expectedKept(o.records)
-
-	return pair(o, func(round int) (time.Duration, error) {
-		return statelessOurs(ctx, o, in, fmt.Sprintf("%s-%d", outOurs, round), want)
-	}, func(round int) (time.Duration, error) {
-		return statelessBaseline(ctx, o, in, fmt.Sprintf("%s-%d", outBase, round), want)
-	}, func(round int) error {
-		return createTopics(ctx, adm, o.partitions, fmt.Sprintf("%s-%d", outOurs, round), fmt.Sprintf("%s-%d", outBase, round))
-	})
+	ours = func(ctx context.Context) (time.Duration, error) { return statelessOurs(ctx, o, in, outOurs, want) }
+	baseline = func(ctx context.Context) (time.Duration, error) { return statelessBaseline(ctx, o, in, outBase, want) }
+	return ours, baseline, nil
 }
 
 func statelessOurs(ctx context.Context, o options, in, out string, want int64) (time.Duration, error) {
