@@ -8,9 +8,9 @@ import (
 // Map replaces each record's key and value. The key changes, so a later
 // key-based stateful operator repartitions first.
 func Map[K, V, KR, VR any](s *KStream[K, V], fn func(key K, value V) (KR, VR), name ...Named) *KStream[KR, VR] {
-	n := s.AddProcessor("MAP", name, topology.Funcs(func(ctx topology.Context, r topology.Record) error {
+	n := s.AddProcessor("MAP", name, dsl.Supply(func(ctx topology.Context, boxes *dsl.PairSlab[KR, VR], r topology.Record) error {
 		k, v := fn(dsl.As[K](r.Key), dsl.As[V](r.Value))
-		r.Key, r.Value = dsl.Pair(k, v)
+		r.Key, r.Value = boxes.Box(k, v)
 		ctx.Forward(r)
 		return nil
 	}))
@@ -24,8 +24,8 @@ func MapValues[K, V, VR any](s *KStream[K, V], fn func(value V) VR, name ...Name
 
 // MapValuesWithKey replaces each record's value, seeing its key.
 func MapValuesWithKey[K, V, VR any](s *KStream[K, V], fn func(key K, value V) VR, name ...Named) *KStream[K, VR] {
-	n := s.AddProcessor("MAPVALUES", name, topology.Funcs(func(ctx topology.Context, r topology.Record) error {
-		r.Value = fn(dsl.As[K](r.Key), dsl.As[V](r.Value))
+	n := s.AddProcessor("MAPVALUES", name, dsl.Supply(func(ctx topology.Context, boxes *dsl.Slab[VR], r topology.Record) error {
+		r.Value = boxes.New(fn(dsl.As[K](r.Key), dsl.As[V](r.Value)))
 		ctx.Forward(r)
 		return nil
 	}))
@@ -34,8 +34,8 @@ func MapValuesWithKey[K, V, VR any](s *KStream[K, V], fn func(key K, value V) VR
 
 // SelectKey gives each record a new key computed from it.
 func SelectKey[K, V, KR any](s *KStream[K, V], fn func(key K, value V) KR, name ...Named) *KStream[KR, V] {
-	n := s.AddProcessor("KEY-SELECT", name, topology.Funcs(func(ctx topology.Context, r topology.Record) error {
-		r.Key = fn(dsl.As[K](r.Key), dsl.As[V](r.Value))
+	n := s.AddProcessor("KEY-SELECT", name, dsl.Supply(func(ctx topology.Context, boxes *dsl.Slab[KR], r topology.Record) error {
+		r.Key = boxes.New(fn(dsl.As[K](r.Key), dsl.As[V](r.Value)))
 		ctx.Forward(r)
 		return nil
 	}))
@@ -44,10 +44,10 @@ func SelectKey[K, V, KR any](s *KStream[K, V], fn func(key K, value V) KR, name 
 
 // FlatMap turns each record into zero or more records.
 func FlatMap[K, V, KR, VR any](s *KStream[K, V], fn func(key K, value V) []KeyValue[KR, VR], name ...Named) *KStream[KR, VR] {
-	n := s.AddProcessor("FLATMAP", name, topology.Funcs(func(ctx topology.Context, r topology.Record) error {
+	n := s.AddProcessor("FLATMAP", name, dsl.Supply(func(ctx topology.Context, boxes *dsl.PairSlab[KR, VR], r topology.Record) error {
 		for _, kv := range fn(dsl.As[K](r.Key), dsl.As[V](r.Value)) {
 			out := r
-			out.Key, out.Value = dsl.Pair(kv.Key, kv.Value)
+			out.Key, out.Value = boxes.Box(kv.Key, kv.Value)
 			ctx.Forward(out)
 		}
 		return nil
@@ -63,10 +63,10 @@ func FlatMapValues[K, V, VR any](s *KStream[K, V], fn func(value V) []VR, name .
 
 // FlatMapValuesWithKey is FlatMapValues seeing the key.
 func FlatMapValuesWithKey[K, V, VR any](s *KStream[K, V], fn func(key K, value V) []VR, name ...Named) *KStream[K, VR] {
-	n := s.AddProcessor("FLATMAPVALUES", name, topology.Funcs(func(ctx topology.Context, r topology.Record) error {
+	n := s.AddProcessor("FLATMAPVALUES", name, dsl.Supply(func(ctx topology.Context, boxes *dsl.Slab[VR], r topology.Record) error {
 		for _, v := range fn(dsl.As[K](r.Key), dsl.As[V](r.Value)) {
 			out := r
-			out.Value = v
+			out.Value = boxes.New(v)
 			ctx.Forward(out)
 		}
 		return nil

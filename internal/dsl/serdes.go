@@ -97,3 +97,47 @@ func IsPassThrough[T any](s serde.Serde[T]) bool {
 	_, ok := s.(serde.PassThrough)
 	return ok
 }
+
+// Slab hands out *T from chunks, so boxing a value between nodes costs an
+// allocation per chunk instead of per record. Values are never written after
+// New returns, so sharing a chunk between records is safe; a chunk lives as
+// long as any record that points into it. A Slab belongs to one node
+// instance, which only its task's goroutine uses.
+type Slab[T any] struct{ buf []T }
+
+const slabChunk = 128
+
+// New stores v and returns a pointer to it.
+func (s *Slab[T]) New(v T) *T {
+	if len(s.buf) == cap(s.buf) {
+		s.buf = make([]T, 0, slabChunk)
+	}
+	s.buf = append(s.buf, v)
+	return &s.buf[len(s.buf)-1]
+}
+
+// PairSlab boxes a key and a value together from a Slab.
+type PairSlab[K, V any] struct{ s Slab[pair[K, V]] }
+
+// Box returns the key and value boxed as *K and *V.
+func (p *PairSlab[K, V]) Box(k K, v V) (key, value any) {
+	x := p.s.New(pair[K, V]{k, v})
+	return &x.k, &x.v
+}
+
+// NodeFunc is a processor made per task around a per-record function that
+// may keep per-instance state (such as a Slab) in S.
+type NodeFunc[S any] struct {
+	ctx   topology.Context
+	state S
+	fn    func(ctx topology.Context, state *S, r topology.Record) error
+}
+
+// Supply returns a supplier of NodeFunc processors with fresh state each.
+func Supply[S any](fn func(ctx topology.Context, state *S, r topology.Record) error) topology.Supplier {
+	return func() topology.Processor { return &NodeFunc[S]{fn: fn} }
+}
+
+func (n *NodeFunc[S]) Init(ctx topology.Context) error { n.ctx = ctx; return nil }
+func (n *NodeFunc[S]) Close() error                    { return nil }
+func (n *NodeFunc[S]) Process(r topology.Record) error { return n.fn(n.ctx, &n.state, r) }
