@@ -60,3 +60,49 @@ func BenchmarkMapFilterTo(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMapFilterToBatch is MapFilterTo with records added a fetch at a
+// time, as the runtime does.
+func BenchmarkMapFilterToBatch(b *testing.B) {
+	bld := kstream.NewBuilder()
+	s := kstream.Stream(bld, kstream.ConsumedWith(serde.Bytes(), serde.Bytes()), "in")
+	kstream.Map(s, func(k, v []byte) ([]byte, []byte) { return k, v }).
+		Filter(func(_, v []byte) bool { return len(v) > 0 }).
+		To("out")
+	topo, err := bld.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := topology.Compile(topo, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	tk, err := task.New(task.Config{ID: task.ID{}, Subtopology: c.Subtopologies[0], Collector: &nopCollector{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const batch = 1000
+	recs := make([]*kgo.Record, batch)
+	for i := range recs {
+		recs[i] = &kgo.Record{Topic: "in", Key: []byte("key-" + strconv.Itoa(i)), Value: make([]byte, 100), Timestamp: time.UnixMilli(int64(i))}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i += batch {
+		for j, r := range recs {
+			r.Offset = int64(i + j)
+		}
+		if err := tk.Add(recs...); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			ok, err := tk.Process()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+		}
+	}
+}
