@@ -14,6 +14,9 @@ type Subtopology struct {
 	SourceTopics []string         // resolved names, sorted
 	SinkTopics   []string         // resolved fixed sink topics, sorted
 	Stores       []string
+	StoreSpecs   []StoreSpec // the specs of Stores, in the same order
+	// Changelogs maps a logged store to its resolved changelog topic.
+	Changelogs map[string]string
 }
 
 // Compiled is a topology ready to run under one application id: internal
@@ -46,6 +49,20 @@ func Compile(t *Topology, appID string) (*Compiled, error) {
 	for _, it := range t.InternalTopics() {
 		it.Name = resolve(it.Name)
 		c.InternalTopics = append(c.InternalTopics, it)
+	}
+	for _, spec := range t.Stores() {
+		if !spec.Logging {
+			continue
+		}
+		cfg := map[string]string{"cleanup.policy": "compact"}
+		for k, v := range spec.LogConfig {
+			cfg[k] = v
+		}
+		c.InternalTopics = append(c.InternalTopics, InternalTopic{
+			Name:   InternalTopicName(appID, ChangelogTopic(spec.Name)),
+			Config: cfg,
+			Store:  spec.Name,
+		})
 	}
 	for i, group := range t.groups() {
 		st := &Subtopology{ID: i, Sources: map[string]*Node{}}
@@ -91,6 +108,17 @@ func Compile(t *Topology, appID string) (*Compiled, error) {
 			st.Stores = append(st.Stores, s)
 		}
 		sort.Strings(st.Stores)
+		st.Changelogs = map[string]string{}
+		for _, name := range st.Stores {
+			spec, ok := t.Store(name)
+			if !ok {
+				return nil, fmt.Errorf("topology: store %q is connected to a processor but never added (AddStore)", name)
+			}
+			st.StoreSpecs = append(st.StoreSpecs, spec)
+			if spec.Logging {
+				st.Changelogs[name] = InternalTopicName(appID, ChangelogTopic(name))
+			}
+		}
 		for _, topic := range st.SourceTopics {
 			c.topicSub[topic] = st
 		}
@@ -162,6 +190,16 @@ func (c *Compiled) ResolvePartitions(partitionsOf func(topic string) (int32, boo
 			}
 			var max int32
 			for _, st := range c.Subtopologies {
+				if it.Store != "" {
+					if _, owns := st.Changelogs[it.Store]; owns {
+						for _, src := range st.SourceTopics {
+							if n, ok := lookup(src); ok && n > max {
+								max = n
+							}
+						}
+					}
+					continue
+				}
 				writes := false
 				for _, s := range st.SinkTopics {
 					if s == it.Name {

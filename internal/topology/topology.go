@@ -60,6 +60,24 @@ type SinkSpec struct {
 	Partitioner     Partitioner // nil: murmur2 of the key bytes
 }
 
+// StoreSpec describes a state store the topology uses.
+type StoreSpec struct {
+	Name string
+	// InMemory keeps the store in memory instead of Pebble on disk.
+	InMemory bool
+	// Logging backs the store by the changelog topic
+	// "<application.id>-<Name>-changelog" (compacted).
+	Logging bool
+	// LogConfig holds extra changelog topic configs.
+	LogConfig map[string]string
+	// Caching puts a write cache in front of the store.
+	Caching bool
+}
+
+// ChangelogTopic is the changelog topic name of a store, without the
+// application id prefix.
+func ChangelogTopic(store string) string { return store + "-changelog" }
+
 // Node is one vertex of the graph.
 type Node struct {
 	Name     string
@@ -83,6 +101,9 @@ type InternalTopic struct {
 	Partitions int32
 	// Config holds topic configs set at creation (cleanup.policy, ...).
 	Config map[string]string
+	// Store is set on a changelog topic: the store it backs. Its partition
+	// count is that of the sub-topology that owns the store.
+	Store string
 }
 
 // Topology is a graph under construction. It is not safe for concurrent use.
@@ -92,6 +113,8 @@ type Topology struct {
 	topicSources   map[string]string // topic -> source node name
 	internalTopics map[string]*InternalTopic
 	internalOrder  []string
+	stores         map[string]*StoreSpec
+	storeOrder     []string
 }
 
 // New returns an empty topology.
@@ -100,7 +123,45 @@ func New() *Topology {
 		nodes:          map[string]*Node{},
 		topicSources:   map[string]string{},
 		internalTopics: map[string]*InternalTopic{},
+		stores:         map[string]*StoreSpec{},
 	}
+}
+
+// AddStore declares a state store and connects it to processors.
+func (t *Topology) AddStore(spec StoreSpec, processors ...string) error {
+	if spec.Name == "" {
+		return fmt.Errorf("topology: store name must not be empty")
+	}
+	if _, dup := t.stores[spec.Name]; dup {
+		return fmt.Errorf("topology: store %q already added", spec.Name)
+	}
+	c := spec
+	t.stores[spec.Name] = &c
+	t.storeOrder = append(t.storeOrder, spec.Name)
+	for _, p := range processors {
+		if err := t.ConnectStores(p, spec.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Store returns the spec of a declared store.
+func (t *Topology) Store(name string) (StoreSpec, bool) {
+	s, ok := t.stores[name]
+	if !ok {
+		return StoreSpec{}, false
+	}
+	return *s, true
+}
+
+// Stores returns every declared store in declaration order.
+func (t *Topology) Stores() []StoreSpec {
+	out := make([]StoreSpec, 0, len(t.storeOrder))
+	for _, n := range t.storeOrder {
+		out = append(out, *t.stores[n])
+	}
+	return out
 }
 
 func (t *Topology) add(n *Node, parents []string) error {

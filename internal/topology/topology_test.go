@@ -283,8 +283,7 @@ func TestSharedStoreJoinsSubtopologies(t *testing.T) {
 	must(t, topo.AddSource("b", source("b")))
 	must(t, topo.AddProcessor("pb", pass, "b"))
 	must(t, topo.AddSource("c", source("c")))
-	must(t, topo.ConnectStores("pa", "store"))
-	must(t, topo.ConnectStores("pb", "store"))
+	must(t, topo.AddStore(topology.StoreSpec{Name: "store", Logging: true}, "pa", "pb"))
 	c, err := topology.Compile(topo, "app")
 	if err != nil {
 		t.Fatal(err)
@@ -325,5 +324,41 @@ func TestDescribeNumbersByFirstNode(t *testing.T) {
 `
 	if got := topo.Describe(); got != want {
 		t.Errorf("Describe() =\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestChangelogTopicsDeclaredAndSized(t *testing.T) {
+	topo := topology.New()
+	must(t, topo.AddSource("a", source("a")))
+	must(t, topo.AddProcessor("pa", pass, "a"))
+	must(t, topo.AddStore(topology.StoreSpec{Name: "counts", Logging: true, LogConfig: map[string]string{"min.insync.replicas": "2"}}, "pa"))
+	must(t, topo.AddStore(topology.StoreSpec{Name: "scratch"}, "pa"))
+	c, err := topology.Compile(topo, "app")
+	must(t, err)
+	if got := c.Subtopologies[0].Changelogs; !reflect.DeepEqual(got, map[string]string{"counts": "app-counts-changelog"}) {
+		t.Fatalf("changelogs %v", got)
+	}
+	must(t, c.ResolvePartitions(func(string) (int32, bool) { return 6, true }))
+	var found bool
+	for _, it := range c.InternalTopics {
+		if it.Name == "app-counts-changelog" {
+			found = true
+			if it.Partitions != 6 || it.Config["cleanup.policy"] != "compact" || it.Config["min.insync.replicas"] != "2" {
+				t.Fatalf("changelog topic %+v", it)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("changelog topic not declared")
+	}
+}
+
+func TestUndeclaredStoreFailsCompile(t *testing.T) {
+	topo := topology.New()
+	must(t, topo.AddSource("a", source("a")))
+	must(t, topo.AddProcessor("pa", pass, "a"))
+	must(t, topo.ConnectStores("pa", "nope"))
+	if _, err := topology.Compile(topo, "app"); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("got %v", err)
 	}
 }
