@@ -1,6 +1,7 @@
 // Package kstream is the typed DSL for record streams: build a topology of
-// sources, stateless operators, branches, repartitions and sinks, then hand
-// it to kstreams.New to run or to testutil.NewDriver to test.
+// sources, stateless operators, branches, repartitions, aggregations and
+// sinks, then hand it to kstreams.New to run or to testutil.NewDriver to
+// test.
 //
 // Two Go constraints shape the API, and are solved once here:
 //
@@ -9,12 +10,15 @@
 //     s.Split, s.Repartition, s.Merge); operators that change a type are
 //     package functions taking the stream first: kstream.Map(s, fn),
 //     kstream.MapValues(s, fn), kstream.SelectKey(s, fn), kstream.FlatMap,
-//     kstream.FlatMapValues, kstream.Process, kstream.ProcessValues.
+//     kstream.FlatMapValues, kstream.Process, kstream.ProcessValues, and
+//     the groupings and aggregations (kstream.GroupBy(s, fn),
+//     kstream.Count(g), kstream.Reduce, kstream.Aggregate).
 //   - kstream and ktable return each other's types (a stream is grouped
 //     into a table, a table turns back into a stream). The typed handles
 //     live in one internal package (internal/dsl) and both public
 //     packages re-export them with type aliases, so there is no import
-//     cycle and a *kstream.KStream is the very same type everywhere.
+//     cycle and a *kstream.KStream (or *kstream.KTable, which is
+//     *ktable.KTable) is the very same type everywhere.
 //
 // Between nodes, records travel as Go values; serdes are used only at
 // sources and sinks. A sink without an explicit serde uses the serde the
@@ -24,6 +28,46 @@
 // Generated node names are KSTREAM-<OP>-<10-digit index>, as in Kafka
 // Streams; they change when operators are added before them, so name
 // (kstream.Named) anything whose name must survive topology changes.
+//
+// # Grouping and aggregation
+//
+// GroupByKey and GroupBy group a stream for an aggregation: Count, Reduce
+// or Aggregate, each of which returns a table (KTable, operated on by
+// package ktable) kept in a state store:
+//
+//	words := kstream.FlatMapValues(lines, strings.Fields)
+//	counts := kstream.Count(kstream.GroupBy(words, func(_, w string) string { return w }),
+//		kstream.MaterializedAs[string, int64]("counts"))
+//	counts.ToStream().To("word-counts")
+//
+// Every record of a key must reach the same task, so a grouping
+// repartitions when the key may have changed: GroupBy always, GroupByKey
+// when an operator since the source changed the key (Map, SelectKey,
+// FlatMap, Process). The aggregation writes the records to
+// "<application.id>-<name>-repartition" and aggregates them in a new
+// sub-topology. As in Kafka Streams, <name> is the Grouped name if given,
+// else the store's name, so a generated store name gives a topic such as
+// KSTREAM-AGGREGATE-STATE-STORE-0000000003-repartition (whose nodes get
+// generated names), and MaterializedAs("counts") gives counts-repartition
+// (nodes counts-repartition-filter, -sink and -source). A named grouping
+// shares one repartition topic between its aggregations.
+//
+// Materialized configures the store: its name (else generated:
+// KSTREAM-AGGREGATE-STATE-STORE-<index>, KSTREAM-REDUCE-STATE-STORE-<index>),
+// serdes, Pebble or memory, the changelog topic
+// "<application.id>-<store>-changelog" (on unless LoggingDisabled) and the
+// write cache (on unless CachingDisabled). Store values are the serialized
+// aggregate, as Kafka Streams writes them (a count is an 8-byte big-endian
+// long), so the changelog reads the same from Java. With the cache, updates
+// of a key between two commits reach downstream once, with the latest
+// value; without it, every update does. Records with a nil key or value
+// are dropped. A table's update keeps the timestamp of the record that
+// caused it (Kafka Streams takes the maximum of that and the previous
+// update's, which needs timestamped stores).
+//
+// Processor API stores: AddStateStore declares a store for processors
+// added by Process or ProcessValues; a processor gets it from its context
+// as a state.KeyValueStore and may read it through state.Typed.
 package kstream
 
 import (

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kstreams-go/kstreams/kstream"
 	"github.com/kstreams-go/kstreams/serde"
+	"github.com/kstreams-go/kstreams/state"
 	"github.com/kstreams-go/kstreams/testutil"
 )
 
@@ -447,4 +448,68 @@ func TestProcessValuesKeepsKey(t *testing.T) {
 		{"a", 3, 1}, {"from-punctuator", -1, 1},
 		{"b", 2, 2},
 	})
+}
+
+// TestProcessorStateStore: a user processor keeps a running count per key
+// in a store declared with AddStateStore, through a typed view.
+func TestProcessorStateStore(t *testing.T) {
+	b := kstream.NewBuilder()
+	var counts *state.KeyValueView[string, int64]
+	p := &funcProc[string, string, string, int64]{
+		init: func(ctx kstream.ProcessorContext[string, int64]) error {
+			kv, ok := ctx.Store("seen").(state.KeyValueStore)
+			if !ok {
+				return fmt.Errorf("store seen: got %T", ctx.Store("seen"))
+			}
+			counts = state.Typed(kv, serde.String(), serde.Int64())
+			return nil
+		},
+		process: func(ctx kstream.ProcessorContext[string, int64], r kstream.Record[string, string]) error {
+			n, _, err := counts.Get(r.Key)
+			if err != nil {
+				return err
+			}
+			n++
+			if err := counts.Put(r.Key, n); err != nil {
+				return err
+			}
+			ctx.Forward(kstream.Record[string, int64]{Key: r.Key, Value: n})
+			return nil
+		},
+	}
+	kstream.Process(kstream.Stream(b, strStr, "in"), supply(p), kstream.Named("counter")).
+		To("out", kstream.ProducedWith(serde.String(), serde.Int64()))
+	kstream.AddStateStore(b, kstream.StoreSpec{Name: "seen"}, "counter")
+	topo := build(t, b)
+	if got := topo.Describe(); !strings.Contains(got, "Processor: counter (stores: [seen])") {
+		t.Errorf("Describe() does not list the store:\n%s", got)
+	}
+
+	d := testutil.NewDriver(t, topo)
+	in := strIn(d, "in")
+	in.PipeAt("a", "x", at(1))
+	in.PipeAt("b", "x", at(2))
+	in.PipeAt("a", "x", at(3))
+	out := testutil.OutputTopic(d, "out", serde.String(), serde.Int64())
+	wantRecs(t, "out", readAll(t, out), []rec[string, int64]{{"a", 1, 1}, {"b", 1, 2}, {"a", 2, 3}})
+	// Logged by default (as Kafka Streams' store builders), not cached:
+	// every write reaches the changelog.
+	changelog := testutil.OutputTopic(d, "test-app-seen-changelog", serde.String(), serde.Int64())
+	wantRecs(t, "changelog", readAll(t, changelog), []rec[string, int64]{{"a", 1, 1}, {"b", 1, 2}, {"a", 2, 3}})
+	view := testutil.StoreView(d, "seen", serde.String(), serde.Int64())
+	if n, ok, err := view.Get("a"); err != nil || !ok || n != 2 {
+		t.Errorf("store seen[a] = %d, %v, %v; want 2", n, ok, err)
+	}
+	if s := testutil.KeyValueStore(d, "nope"); s != nil {
+		t.Errorf("KeyValueStore(nope) = %v, want nil", s)
+	}
+}
+
+func TestAddStateStoreUnknownProcessor(t *testing.T) {
+	b := kstream.NewBuilder()
+	kstream.Stream(b, strStr, "in").To("out")
+	kstream.AddStateStore(b, kstream.StoreSpec{Name: "s"}, "nope")
+	if _, err := b.Build(); err == nil || !strings.Contains(err.Error(), `"nope" is not a processor`) {
+		t.Errorf("Build() = %v, want an error naming the processor", err)
+	}
 }

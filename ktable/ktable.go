@@ -1,13 +1,123 @@
-// Package ktable is the typed DSL for changelog streams materialized as
-// tables (Kafka Streams' KTable). Tables are built by aggregations and by
-// reading a topic as a table; the typed handles live in internal/dsl and are
-// re-exported here, like kstream's, so the two packages never import each
-// other's internals in a cycle.
+// Package ktable is the typed DSL for tables: changelog streams in which
+// each record is the latest value of its key (Kafka Streams' KTable). A
+// table comes from reading a topic (Table) or from an aggregation
+// (kstream.Count, Reduce, Aggregate); it is kept in a state store that the
+// test driver and interactive queries can read (KTable.StoreName).
 //
-// This package is thin until state stores land: it holds the shared names.
+// Tables are typed like streams: operators that keep the types are methods
+// (t.Filter, t.FilterNot, t.ToStream), type-changing ones are functions
+// here (MapValues, GroupBy, Count, Reduce, Aggregate). The handle types
+// live in internal/dsl and are aliased here and in kstream, so a
+// *ktable.KTable is a *kstream.KTable.
+//
+// # Updates
+//
+// Between nodes a table forwards, per updated key, a change of the new
+// value and the value it replaced (nil: none). A nil new value is a delete:
+// a tombstone read by Table, a row a Filter drops (forwarded as a delete,
+// as Kafka Streams does), or an aggregation whose reducer returned a nil
+// pointer. ToStream turns deletes into records with a nil value.
+//
+// A materialized table writes through a cache by default: between two
+// commits, repeated updates of a key reach downstream nodes once, with the
+// latest value (Materialized.CachingDisabled forwards every update).
+//
+// # Re-grouping
+//
+// GroupBy re-keys a table through a repartition topic
+// "<application.id>-<name>-repartition". When a row changes, its old value
+// is subtracted from the aggregate of its old key and its new value added
+// to that of its new key; if the key stays the same, both travel in one
+// record. The repartition record's value is Kafka Streams' Change layout
+// (its ChangedSerializer), so Java and Go applications read each other's
+// topics. The last byte is a flag that says what precedes it:
+//
+//	old only:  old value | 0x00
+//	new only:  new value | 0x01
+//	both:      zigzag varint len(new value) | new value | old value | 0x02
+//
+// The values inside are written with the grouping's value serde. Flags 3,
+// 4 and 5 (the same with an "is latest" byte before the flag, written by
+// Kafka Streams for versioned tables) are read as well.
+//
+// # Naming
+//
+// Generated names follow Kafka Streams: a source table's store is
+// "<topic>-STATE-STORE-<index>" and its node KTABLE-SOURCE-<index>;
+// aggregations of a grouped table use KTABLE-AGGREGATE-STATE-STORE-<index>
+// and, when the Grouped has no name, a repartition topic named after the
+// store. Name stores (Materialized.StoreName) and groupings (Grouped.Name)
+// whose names must survive topology changes.
 package ktable
 
-import "github.com/kstreams-go/kstreams/kstream"
+import (
+	"github.com/kstreams-go/kstreams/internal/dsl"
+	"github.com/kstreams-go/kstreams/kstream"
+)
 
 // KeyValue is a table row.
 type KeyValue[K, V any] = kstream.KeyValue[K, V]
+
+// KTable is a typed table; the same type as kstream.KTable.
+type KTable[K, V any] = dsl.Table[K, V]
+
+// KGroupedTable is a table re-keyed by GroupBy, waiting for Count, Reduce
+// or Aggregate (Kafka Streams' KGroupedTable).
+type KGroupedTable[K, V any] = dsl.GroupedTable[K, V]
+
+// Table reads topic as a table: each record sets the value of its key, a
+// tombstone (nil value) deletes it, a record without a key is dropped. The
+// table is kept in a store named by m (default "<topic>-STATE-STORE-<index>")
+// with the Consumed serdes unless m gives others. The source node is
+// c.Name (else generated) and the table node "<c.Name>-table-source"
+// (else KTABLE-SOURCE-<index>).
+func Table[K, V any](b *kstream.Builder, c kstream.Consumed[K, V], topic string, m ...kstream.Materialized[K, V]) *KTable[K, V] {
+	var mat kstream.Materialized[K, V]
+	if len(m) > 0 {
+		mat = m[len(m)-1]
+	}
+	return dsl.SourceTable(b, c, topic, mat)
+}
+
+// MapValues maps the value of every row. The result is not materialized
+// (its StoreName is ""); a nil pointer result deletes the row.
+func MapValues[K, V, VR any](t *KTable[K, V], fn func(value V) VR, name ...kstream.Named) *KTable[K, VR] {
+	return dsl.MapTableValues(t, func(_ K, v V) VR { return fn(v) }, name...)
+}
+
+// MapValuesWithKey is MapValues seeing the key.
+func MapValuesWithKey[K, V, VR any](t *KTable[K, V], fn func(key K, value V) VR, name ...kstream.Named) *KTable[K, VR] {
+	return dsl.MapTableValues(t, fn, name...)
+}
+
+// GroupBy re-keys the table for an aggregation: fn gives the key and value
+// each row is aggregated under. Rows move between keys as they change (see
+// the package doc). A Grouped name names the selecting node and the
+// repartition topic.
+func GroupBy[K, V, KR, VR any](t *KTable[K, V], fn func(key K, value V) (KR, VR), g ...kstream.Grouped[KR, VR]) *KGroupedTable[KR, VR] {
+	var grp kstream.Grouped[KR, VR]
+	if len(g) > 0 {
+		grp = g[len(g)-1]
+	}
+	return dsl.GroupTable(t, fn, grp)
+}
+
+// Count counts the rows grouped under each key. A key whose rows all left
+// keeps the count 0 (it is not deleted), as in Kafka Streams.
+func Count[K, V any](g *KGroupedTable[K, V], m ...kstream.Materialized[K, int64]) *KTable[K, int64] {
+	return dsl.CountTable(g, m...)
+}
+
+// Reduce combines the rows grouped under each key: adder(agg, v) adds a
+// row, subtractor(agg, v) takes out a row's old value. The first row of a
+// key is its aggregate; a nil pointer result deletes the key.
+func Reduce[K, V any](g *KGroupedTable[K, V], adder, subtractor func(agg, value V) V, m ...kstream.Materialized[K, V]) *KTable[K, V] {
+	return dsl.ReduceTable(g, adder, subtractor, m...)
+}
+
+// Aggregate folds the rows grouped under each key into an aggregate that
+// starts as init(): adder adds a row, subtractor takes out a row's old
+// value.
+func Aggregate[K, V, VA any](g *KGroupedTable[K, V], init func() VA, adder, subtractor func(key K, value V, agg VA) VA, m ...kstream.Materialized[K, VA]) *KTable[K, VA] {
+	return dsl.AggregateTable(g, init, adder, subtractor, m...)
+}

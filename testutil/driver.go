@@ -3,6 +3,8 @@ package testutil
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"sort"
 	"testing"
 	"time"
 
@@ -11,15 +13,17 @@ import (
 	"github.com/kstreams-go/kstreams/internal/task"
 	"github.com/kstreams-go/kstreams/internal/topology"
 	"github.com/kstreams-go/kstreams/serde"
+	"github.com/kstreams-go/kstreams/state"
 )
 
 // DriverOption configures NewDriver.
 type DriverOption func(*driverConfig)
 
 type driverConfig struct {
-	appID     string
-	startTime time.Time
-	onDeser   task.DeserializationHandler
+	appID      string
+	startTime  time.Time
+	onDeser    task.DeserializationHandler
+	cacheBytes int64
 }
 
 // WithApplicationID sets the application id the topology is compiled under,
@@ -44,15 +48,37 @@ func WithDeserializationHandler(h task.DeserializationHandler) DriverOption {
 	return func(c *driverConfig) { c.onDeser = h }
 }
 
+// WithCacheMaxBytes sets the size of each caching store's write cache,
+// overriding the default of 10 MiB. Since the driver commits (flushes every
+// cache) after each piped record, the cache only collapses the updates one
+// input record causes; a size of 0 turns caching off, so every update
+// reaches downstream nodes at once.
+func WithCacheMaxBytes(n int64) DriverOption {
+	return func(c *driverConfig) { c.cacheBytes = n }
+}
+
 // maxStepsPerDrain bounds the records processed for one pipe or one clock
 // advance, so a topology that loops through a topic fails with an error
 // instead of hanging the test.
 const maxStepsPerDrain = 1_000_000
 
+// maxFlushRounds bounds the commit rounds after one input: a flush may
+// forward records through repartition topics to tasks whose caches then
+// need flushing in turn.
+const maxFlushRounds = 1000
+
 // Driver runs a topology in memory, synchronously, like Kafka Streams'
 // TopologyTestDriver. Every topic has a single partition (0), and the
 // driver runs one task per sub-topology. Piping a record processes it, and
 // everything it causes through internal topics, before the pipe returns.
+//
+// State stores are made as the runtime makes them: Pebble in a temporary
+// directory (or in memory), logging every write to the captured topic
+// "<application.id>-<store>-changelog", behind a write cache when the
+// store caches. After each piped record the driver commits as
+// TopologyTestDriver does: it flushes every task's stores, so what caches
+// forward reaches the output before the pipe returns. Read stores with
+// KeyValueStore and StoreView.
 //
 // The wall clock is a mock that moves only through AdvanceWallClockTime.
 //
@@ -70,6 +96,11 @@ type Driver struct {
 	err      error
 	closed   bool
 	closeErr error
+
+	cacheBytes int64
+	stores     map[string]state.KeyValueStore // top layer of every store, by name
+	storeOrder []string                       // names in the order the stores were made
+	dbs        []*state.PebbleDB              // one per task with a persistent store
 }
 
 // topicLog is what sinks wrote to one topic; read marks how many records
@@ -92,9 +123,10 @@ type sentRecord struct {
 func NewDriver(t testing.TB, topo *topology.Topology, opts ...DriverOption) *Driver {
 	t.Helper()
 	cfg := driverConfig{
-		appID:     "test-app",
-		startTime: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
-		onDeser:   task.FailOnDeserializationError,
+		appID:      "test-app",
+		startTime:  time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		onDeser:    task.FailOnDeserializationError,
+		cacheBytes: 10 << 20,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -104,21 +136,36 @@ func NewDriver(t testing.TB, topo *topology.Topology, opts ...DriverOption) *Dri
 		t.Fatalf("testutil: compile topology: %v", err)
 	}
 	d := &Driver{
-		t:        t,
-		compiled: compiled,
-		taskOf:   map[string]*task.Task{},
-		clock:    cfg.startTime,
-		offsets:  map[string]int64{},
-		logs:     map[string]*topicLog{},
+		t:          t,
+		compiled:   compiled,
+		taskOf:     map[string]*task.Task{},
+		clock:      cfg.startTime,
+		offsets:    map[string]int64{},
+		logs:       map[string]*topicLog{},
+		cacheBytes: cfg.cacheBytes,
+		stores:     map[string]state.KeyValueStore{},
 	}
 	for _, st := range compiled.Subtopologies {
-		tk, err := task.New(task.Config{
+		var tk *task.Task
+		streamTime := func() int64 {
+			if tk != nil && tk.StreamTime() >= 0 {
+				return tk.StreamTime()
+			}
+			return d.clock.UnixMilli()
+		}
+		stores, err := d.openStores(st, streamTime)
+		if err != nil {
+			_ = d.Close()
+			t.Fatalf("testutil: stores of sub-topology %d: %v", st.ID, err)
+		}
+		tk, err = task.New(task.Config{
 			ID:                     task.ID{Subtopology: st.ID, Partition: 0},
 			ApplicationID:          cfg.appID,
 			Subtopology:            st,
 			Collector:              collector{d},
 			Clock:                  d.WallClock,
 			OnDeserializationError: cfg.onDeser,
+			Stores:                 stores,
 		})
 		if err != nil {
 			_ = d.Close()
@@ -137,9 +184,9 @@ func NewDriver(t testing.TB, topo *topology.Topology, opts ...DriverOption) *Dri
 	return d
 }
 
-// Close closes every task's processors and returns their errors joined.
-// NewDriver arranges for it to run when the test ends; calling it again
-// returns the first result.
+// Close closes every task's processors, then the stores, and returns their
+// errors joined. NewDriver arranges for it to run when the test ends;
+// calling it again returns the first result.
 func (d *Driver) Close() error {
 	if d.closed {
 		return d.closeErr
@@ -149,8 +196,112 @@ func (d *Driver) Close() error {
 	for _, tk := range d.tasks {
 		errs = append(errs, tk.Close())
 	}
+	for _, name := range d.storeOrder {
+		if err := d.stores[name].Close(); err != nil {
+			errs = append(errs, fmt.Errorf("testutil: close store %s: %w", name, err))
+		}
+	}
+	for _, db := range d.dbs {
+		errs = append(errs, db.Close())
+	}
 	d.closeErr = errors.Join(errs...)
 	return d.closeErr
+}
+
+// openStores makes the stores of one sub-topology's task, layered as the
+// runtime layers them: Pebble (one instance per task) or in-memory, then
+// logging to the changelog topic, then the write cache.
+func (d *Driver) openStores(st *topology.Subtopology, streamTime func() int64) (map[string]any, error) {
+	if len(st.StoreSpecs) == 0 {
+		return nil, nil
+	}
+	out := make(map[string]any, len(st.StoreSpecs))
+	var db *state.PebbleDB
+	for _, spec := range st.StoreSpecs {
+		var s state.KeyValueStore
+		if spec.InMemory {
+			s = state.NewInMemory(spec.Name)
+		} else {
+			if db == nil {
+				dir := filepath.Join(d.t.TempDir(), task.ID{Subtopology: st.ID}.String())
+				var err error
+				if db, err = state.OpenPebble(dir, state.PebbleOptions{DisableWAL: true}); err != nil {
+					return nil, err
+				}
+				d.dbs = append(d.dbs, db)
+			}
+			s = db.Store(spec.Name)
+		}
+		if topic, ok := st.Changelogs[spec.Name]; ok {
+			s = state.NewLogged(s, d.changeLogger(topic, streamTime))
+		}
+		if spec.Caching {
+			s = state.NewCached(s, d.cacheBytes)
+		}
+		d.stores[spec.Name] = s
+		d.storeOrder = append(d.storeOrder, spec.Name)
+		out[spec.Name] = s
+	}
+	return out, nil
+}
+
+// changeLogger captures a store's writes on its changelog topic, stamped
+// with the task's stream time (the driver's clock before any record).
+func (d *Driver) changeLogger(topic string, streamTime func() int64) state.ChangeLogger {
+	return func(key, value []byte) error {
+		key = append([]byte(nil), key...)
+		if value != nil {
+			value = append([]byte{}, value...)
+		}
+		return collector{d}.Send(topic, 0, key, value, nil, streamTime())
+	}
+}
+
+// KeyValueStore returns the named store as the processors see it (the top
+// layer: the cache when the store caches), or nil when the topology has no
+// such store. Reads see every write processed so far.
+func KeyValueStore(d *Driver, name string) state.KeyValueStore {
+	s, ok := d.stores[name]
+	if !ok {
+		return nil
+	}
+	return s
+}
+
+// StoreView returns a typed view of the named store, reading keys and
+// values with k and v. A store the topology does not have fails the test,
+// naming the stores it has.
+func StoreView[K, V any](d *Driver, name string, k serde.Serde[K], v serde.Serde[V]) *state.KeyValueView[K, V] {
+	d.t.Helper()
+	s, ok := d.stores[name]
+	if !ok {
+		names := append([]string(nil), d.storeOrder...)
+		sort.Strings(names)
+		d.t.Fatalf("testutil: no store %q (stores: %q)", name, names)
+	}
+	return state.Typed(s, k, v)
+}
+
+// commit flushes every task's stores, as TopologyTestDriver commits after
+// each record, and processes what the flushes forwarded through internal
+// topics, until a round of flushes forwards nothing more.
+func (d *Driver) commit() {
+	for round := 0; d.err == nil; round++ {
+		if round == maxFlushRounds {
+			d.fail(fmt.Errorf("testutil: still flushing after %d commit rounds for one input; does the topology loop through a topic?", maxFlushRounds))
+			return
+		}
+		for _, tk := range d.tasks {
+			if err := tk.Flush(); err != nil {
+				d.fail(err)
+				return
+			}
+		}
+		if len(d.fed) == 0 {
+			return
+		}
+		d.drain(nil)
+	}
 }
 
 // WallClock returns the mock wall clock, which processors see as
@@ -160,7 +311,8 @@ func (d *Driver) WallClock() time.Time { return d.clock }
 // AdvanceWallClockTime moves the mock wall clock by dur and fires the
 // wall-clock punctuators that are due, task by task. A punctuator that
 // missed several intervals fires once, as in Kafka Streams. What the
-// punctuators write to internal topics is processed before it returns.
+// punctuators write to internal topics is processed, and the stores are
+// flushed as after a piped record, before it returns.
 func (d *Driver) AdvanceWallClockTime(dur time.Duration) {
 	d.t.Helper()
 	if dur < 0 {
@@ -178,6 +330,7 @@ func (d *Driver) AdvanceWallClockTime(dur time.Duration) {
 		}
 		d.drain(nil)
 	}
+	d.commit()
 }
 
 // Err returns the first error a task returned: a processor's or
@@ -247,6 +400,7 @@ func (d *Driver) pipe(topic string, key, value []byte, headers []topology.Header
 		return
 	}
 	d.drain(tk)
+	d.commit()
 }
 
 // drain processes queued records depth first: after each record, the tasks

@@ -14,6 +14,7 @@ import (
 	"github.com/kstreams-go/kstreams/internal/task"
 	"github.com/kstreams-go/kstreams/internal/topology"
 	"github.com/kstreams-go/kstreams/serde"
+	"github.com/kstreams-go/kstreams/state"
 )
 
 // strDe reads bytes as a string; nil (a tombstone) stays nil.
@@ -467,6 +468,10 @@ func TestFailsTheTest(t *testing.T) {
 			strIn(d, "in").Pipe("k", "v")
 			OutputTopic(d, "out", serde.String(), serde.Int64()).ReadRecord()
 		}, []string{"topic out", "int64"}},
+		{"view of a store the topology lacks", func(tb testing.TB) {
+			d := NewDriver(tb, storeTopology(t, topology.StoreSpec{Name: "mem", InMemory: true}))
+			StoreView(d, "nope", serde.String(), serde.String())
+		}, []string{`"nope"`, `["mem"]`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -480,5 +485,86 @@ func TestFailsTheTest(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// storeTopology is in -> put -> sink(out), where put writes every record
+// to each of the stores (as given) and forwards it.
+func storeTopology(t *testing.T, specs ...topology.StoreSpec) *topology.Topology {
+	topo := topology.New()
+	must(t, topo.AddSource("src", source("in")))
+	must(t, topo.AddProcessor("put", topology.Funcs(func(ctx topology.Context, r topology.Record) error {
+		for _, spec := range specs {
+			kv := ctx.Store(spec.Name).(state.KeyValueStore)
+			var v []byte
+			if r.Value != nil {
+				v = []byte(r.Value.(string))
+			}
+			if err := kv.Put([]byte(r.Key.(string)), v); err != nil {
+				return err
+			}
+		}
+		ctx.Forward(r)
+		return nil
+	}), "src"))
+	must(t, topo.AddSink("sink", sink("out"), "put"))
+	for _, spec := range specs {
+		must(t, topo.AddStore(spec, "put"))
+	}
+	return topo
+}
+
+// TestStoreLayers checks the stores the driver makes from the specs:
+// logging to the captured changelog topic, the cache flushed after every
+// piped record, Pebble or memory underneath.
+func TestStoreLayers(t *testing.T) {
+	topo := storeTopology(t,
+		topology.StoreSpec{Name: "cached", Logging: true, Caching: true},
+		topology.StoreSpec{Name: "logged", Logging: true, InMemory: true},
+		topology.StoreSpec{Name: "bare"},
+	)
+	d := NewDriver(t, topo, WithApplicationID("app"))
+	in := strIn(d, "in")
+	in.PipeAt("a", "1", time.UnixMilli(10))
+	in.PipeAt("a", "2", time.UnixMilli(20))
+	in.PipeRaw([]byte("a"), nil, time.UnixMilli(15)) // a delete, out of order
+
+	if _, ok := KeyValueStore(d, "cached").(state.Cache); !ok {
+		t.Errorf("KeyValueStore(cached) is a %T, want the cache layer", KeyValueStore(d, "cached"))
+	}
+	if _, ok := KeyValueStore(d, "logged").(state.Cache); ok {
+		t.Error("KeyValueStore(logged) is a cache; the spec has none")
+	}
+	for _, name := range []string{"cached", "logged"} {
+		got := OutputTopic(d, "app-"+name+"-changelog", serde.String(), serde.String()).ReadRecords()
+		var summary []string
+		for _, r := range got {
+			v := r.Value
+			if r.Tombstone {
+				v = "<delete>"
+			}
+			summary = append(summary, fmt.Sprintf("%s=%s@%d", r.Key, v, r.Timestamp.UnixMilli()))
+		}
+		// Changelog records carry the task's stream time: 20 for the
+		// out-of-order delete.
+		if want := []string{"a=1@10", "a=2@20", "a=<delete>@20"}; !reflect.DeepEqual(summary, want) {
+			t.Errorf("%s changelog %q, want %q", name, summary, want)
+		}
+	}
+	if n := d.Produced("app-bare-changelog"); n != 0 {
+		t.Errorf("a store without logging wrote %d changelog records", n)
+	}
+	in.Pipe("b", "3")
+	for _, name := range []string{"cached", "logged", "bare"} {
+		v, ok, err := StoreView(d, name, serde.String(), serde.String()).Get("b")
+		if err != nil || !ok || v != "3" {
+			t.Errorf("%s[b] = %q, %v, %v; want 3", name, v, ok, err)
+		}
+		if v, ok, _ := StoreView(d, name, serde.String(), serde.String()).Get("a"); ok {
+			t.Errorf("%s[a] = %q after its delete", name, v)
+		}
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

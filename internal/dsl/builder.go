@@ -49,6 +49,27 @@ func (b *Builder) NewName(op string) string {
 	return fmt.Sprintf("KSTREAM-%s-%010d", op, b.NextIndex())
 }
 
+// NewTableName returns a generated name KTABLE-<OP>-<10-digit index>, the
+// prefix Kafka Streams gives table operators.
+func (b *Builder) NewTableName(op string) string {
+	return fmt.Sprintf("KTABLE-%s-%010d", op, b.NextIndex())
+}
+
+// TableNameOr is NameOr for table operators.
+func (b *Builder) TableNameOr(given, op string) string {
+	gen := b.NewTableName(op)
+	if given != "" {
+		return given
+	}
+	return gen
+}
+
+// NewStoreName returns a generated store name <prefix>STATE-STORE-<index>,
+// as Kafka Streams' newStoreName.
+func (b *Builder) NewStoreName(prefix string) string {
+	return fmt.Sprintf("%sSTATE-STORE-%010d", prefix, b.NextIndex())
+}
+
 // NameOr returns given when it is not empty, else a generated name. The
 // index is consumed either way, as in Kafka Streams, so naming one operator
 // does not rename the others.

@@ -65,3 +65,51 @@ type Repartitioned[K, V any] struct {
 	ValueSerde    serde.Serde[V]
 	Partitioner   func(topic string, key K, value V, numPartitions int32) (partition int32, ok bool)
 }
+
+// Grouped says how a grouping repartitions its records.
+type Grouped[K, V any] struct {
+	// Name names the repartition topic "<application.id>-<Name>-repartition"
+	// and its nodes (for GroupBy, also the key-selecting node). When empty
+	// the topic is named after the aggregation's store, as Kafka Streams does.
+	Name string
+	// KeySerde and ValueSerde write the repartition topic and are the
+	// store's defaults; nil: the stream's serdes, else DefaultSerde.
+	KeySerde   serde.Serde[K]
+	ValueSerde serde.Serde[V]
+}
+
+// Materialized says how an aggregation or table keeps its state store.
+// The zero value is a cached, logged Pebble store with a generated name.
+type Materialized[K, V any] struct {
+	// StoreName names the store, its changelog topic
+	// "<application.id>-<StoreName>-changelog" and, for a grouping without
+	// a Grouped name, the repartition topic. Empty: a generated name such as
+	// KSTREAM-AGGREGATE-STATE-STORE-0000000003, which changes when the
+	// topology changes, so name every store whose data must survive an
+	// upgrade.
+	StoreName string
+	// KeySerde and ValueSerde write the store; nil: the grouping's or
+	// source's serdes, else DefaultSerde (Int64 for counts).
+	KeySerde   serde.Serde[K]
+	ValueSerde serde.Serde[V]
+	// InMemory keeps the store in memory instead of Pebble on disk; it is
+	// restored from its changelog after a restart.
+	InMemory bool
+	// LoggingDisabled stops backing the store by a changelog topic: its
+	// data is then lost with the instance.
+	LoggingDisabled bool
+	// LogConfig holds extra changelog topic configs (the changelog is
+	// always compacted).
+	LogConfig map[string]string
+	// CachingDisabled sends every update downstream at once instead of
+	// collapsing the updates of a key between commits.
+	CachingDisabled bool
+}
+
+func lastOf[T any](opts []T) T {
+	var zero T
+	if len(opts) == 0 {
+		return zero
+	}
+	return opts[len(opts)-1]
+}

@@ -3,6 +3,7 @@ package dsl
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/kstreams-go/kstreams/internal/topology"
@@ -168,22 +169,8 @@ func (s *Stream[K, V]) ToTopicFunc(pick func(key K, value V, m topology.Metadata
 // "<application.id>-<name>-repartition" and reads it back, so records are
 // spread by their current key; the result starts a new sub-topology.
 func (s *Stream[K, V]) Repartition(r ...Repartitioned[K, V]) *Stream[K, V] {
-	var rp Repartitioned[K, V]
-	if len(r) > 0 {
-		rp = r[len(r)-1]
-	}
+	rp := lastOf(r)
 	base := s.b.NameOr(rp.Name, "REPARTITION")
-	topic := base + "-repartition"
-	// As Kafka Streams' createRepartitionedSource: three indexes are always
-	// used up, and the generated names are kept only for a generated base.
-	sinkName, filterName, sourceName := s.b.NewName("SINK"), s.b.NewName("FILTER"), s.b.NewName("SOURCE")
-	if !generatedName.MatchString(base) {
-		sinkName, filterName, sourceName = topic+"-sink", topic+"-filter", topic+"-source"
-	}
-	s.b.Fail(s.b.topo.AddInternalTopic(topology.InternalTopic{
-		Name: topic, Partitions: rp.NumPartitions,
-		Config: map[string]string{"cleanup.policy": "delete"},
-	}))
 	ks, vs := rp.KeySerde, rp.ValueSerde
 	if ks == nil {
 		ks = s.keySerde
@@ -191,19 +178,46 @@ func (s *Stream[K, V]) Repartition(r ...Repartitioned[K, V]) *Stream[K, V] {
 	if vs == nil {
 		vs = s.valueSerde
 	}
+	return s.repartitionAs(base, ks, vs, rp.NumPartitions, rp.Partitioner)
+}
+
+// repartitionNames returns the topic and node names of a repartition
+// through "<base>-repartition". As Kafka Streams' createRepartitionedSource,
+// three indexes are always used up, and the generated node names are kept
+// only for a generated base.
+func (b *Builder) repartitionNames(base string) (topic, sink, filter, source string) {
+	topic = base
+	if !strings.HasSuffix(topic, "-repartition") {
+		topic += "-repartition"
+	}
+	sink, filter, source = b.NewName("SINK"), b.NewName("FILTER"), b.NewName("SOURCE")
+	if !generatedName.MatchString(base) {
+		sink, filter, source = topic+"-sink", topic+"-filter", topic+"-source"
+	}
+	return topic, sink, filter, source
+}
+
+// repartitionAs writes the stream through "<base>-repartition" with the
+// given serdes (nil: DefaultSerde) and returns the stream read back.
+func (s *Stream[K, V]) repartitionAs(base string, ks serde.Serde[K], vs serde.Serde[V], partitions int32,
+	partitioner func(topic string, key K, value V, numPartitions int32) (int32, bool)) *Stream[K, V] {
+	topic, sinkName, filterName, sourceName := s.b.repartitionNames(base)
+	s.b.Fail(s.b.topo.AddInternalTopic(topology.InternalTopic{
+		Name: topic, Partitions: partitions,
+		Config: map[string]string{"cleanup.policy": "delete"},
+	}))
 	s.b.Fail(s.b.topo.AddProcessor(filterName, topology.Funcs(func(ctx topology.Context, r topology.Record) error {
 		ctx.Forward(r)
 		return nil
 	}), s.node))
-	spec, _ := sinkSpec(s, []Produced[K, V]{{KeySerde: ks, ValueSerde: vs, Partitioner: rp.Partitioner}})
+	spec, _ := sinkSpec(s, []Produced[K, V]{{KeySerde: ks, ValueSerde: vs, Partitioner: partitioner}})
 	spec.Topic = topic
 	s.b.Fail(s.b.topo.AddSink(sinkName, spec, filterName))
 	_, kd := Untyped(OrDefault(ks))
 	_, vd := Untyped(OrDefault(vs))
 	s.b.Fail(s.b.topo.AddSource(sourceName, topology.SourceSpec{Topics: []string{topic}, KeyDeserializer: kd, ValueDeserializer: vd,
 		RawKey: IsPassThrough(OrDefault(ks)), RawValue: IsPassThrough(OrDefault(vs))}))
-	out := NewStream(s.b, sourceName, ks, vs, false)
-	return out
+	return NewStream(s.b, sourceName, ks, vs, false)
 }
 
 // Split starts a branching of the stream: each record goes to the first

@@ -142,6 +142,7 @@ type Task struct {
 	wallPunct   []*schedule
 	fwdErr      error // first error of a child during the current Forward chain
 	closed      bool
+	storeOrder  []string // the order Flush flushes stores in, worked out once
 }
 
 // New instantiates the sub-topology's nodes for one partition and calls
