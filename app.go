@@ -32,6 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kstreams-go/kstreams/internal/assign"
+	"github.com/kstreams-go/kstreams/internal/statemgr"
 	"github.com/kstreams-go/kstreams/internal/task"
 	"github.com/kstreams-go/kstreams/internal/topology"
 )
@@ -50,6 +51,7 @@ type App struct {
 	stateMu sync.Mutex
 
 	compiled *topology.Compiled
+	stateDir *statemgr.Dir
 	client   *kgo.Client
 	admin    *kadm.Client
 	coll     *collector
@@ -173,6 +175,12 @@ func (a *App) Run(ctx context.Context) (err error) {
 	a.log.Info("starting", "brokers", a.cfg.Brokers, "state_dir", a.cfg.StateDir,
 		"commit_interval", a.cfg.CommitInterval, "process_id", a.processID)
 
+	a.stateDir, err = statemgr.LockDir(a.cfg.StateDir, a.cfg.ApplicationID)
+	if err != nil {
+		return fmt.Errorf("kstreams: config StateDir: %w", err)
+	}
+	defer a.stateDir.Unlock()
+
 	adminClient, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(a.cfg.Brokers...)}, a.cfg.ClientOptions...)...)
 	if err != nil {
 		return fmt.Errorf("kstreams: admin client: %w", err)
@@ -224,6 +232,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
+	go a.cleanupLoop(pollCtx)
 	pollDone := make(chan error, 1)
 	go func() { pollDone <- a.pollLoop(pollCtx) }()
 
@@ -340,6 +349,10 @@ func (a *App) prepareTopics(ctx context.Context) error {
 		cfg := map[string]*string{}
 		for k, v := range it.Config {
 			cfg[k] = &v
+		}
+		if it.Store != "" && a.cfg.MinInSyncReplicas > 0 {
+			v := strconv.Itoa(a.cfg.MinInSyncReplicas)
+			cfg["min.insync.replicas"] = &v
 		}
 		resp, err := a.admin.CreateTopic(ctx, it.Partitions, a.cfg.ReplicationFactor, cfg, it.Name)
 		if err == nil {

@@ -93,3 +93,17 @@ func (p *topicPartitioner) Partition(r *kgo.Record, n int) int {
 	}
 	return int(partition.ForKey(r.Key, int32(n)))
 }
+
+// sendChangelog produces a changelog record to its task's partition and
+// reports the offset the broker gave it.
+func (c *collector) sendChangelog(topic string, part int32, key, value []byte, ts int64, ack func(offset int64, err error)) {
+	if err := c.err(); err != nil {
+		ack(-1, err)
+		return
+	}
+	r := &kgo.Record{Topic: topic, Partition: part, Key: key, Value: value, Timestamp: timeFromMillis(ts)}
+	c.client.Produce(context.Background(), r, func(r *kgo.Record, err error) {
+		c.promise(r, err)
+		ack(r.Offset, err)
+	})
+}

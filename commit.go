@@ -32,6 +32,17 @@ func (a *App) commit(ctx context.Context, only []*runner) error {
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	pending := map[task.TopicPartition]int64{}
 	for _, r := range runners {
+		if r.task == nil {
+			continue // still restoring: nothing processed, nothing to commit
+		}
+		if err := r.task.Flush(); err != nil {
+			return fmt.Errorf("kstreams: commit: %w", err)
+		}
+	}
+	for _, r := range runners {
+		if r.task == nil {
+			continue
+		}
 		for tp, off := range r.task.Positions() {
 			a.mu.Lock()
 			last, seen := a.committed[tp]
@@ -51,6 +62,15 @@ func (a *App) commit(ctx context.Context, only []*runner) error {
 	}
 	if err := a.coll.err(); err != nil {
 		return fmt.Errorf("kstreams: commit: a produced record failed, offsets not committed: %w", err)
+	}
+	// Every changelog record is acknowledged: make the stores durable and
+	// checkpoint them before the input offsets move on.
+	for _, r := range runners {
+		if r.task != nil && r.stores != nil {
+			if err := r.stores.Commit(); err != nil {
+				return fmt.Errorf("kstreams: commit: %w", err)
+			}
+		}
 	}
 	if len(offsets) == 0 {
 		return nil
@@ -109,8 +129,18 @@ func (a *App) stopRunners(rs []*runner) {
 	}
 	for _, r := range rs {
 		<-r.done
-		if err := r.task.Close(); err != nil {
-			a.log.Warn("closing task", "task", r.task.ID().String(), "err", err)
+		if r.task != nil {
+			if err := r.task.Close(); err != nil {
+				a.log.Warn("closing task", "task", r.id.String(), "err", err)
+			}
+		}
+		if r.stores != nil {
+			if err := r.stores.Close(); err != nil {
+				a.log.Warn("closing stores", "task", r.id.String(), "err", err)
+			}
+			if a.stateDir != nil {
+				a.stateDir.Release(r.id.String())
+			}
 		}
 	}
 	// Pauses outlive assignments in franz-go: resume what these tasks
@@ -129,8 +159,8 @@ func (a *App) stopRunners(rs []*runner) {
 	}
 	a.mu.Lock()
 	for _, r := range rs {
-		delete(a.runners, r.task.ID())
-		for _, tp := range r.task.Partitions() {
+		delete(a.runners, r.id)
+		for _, tp := range r.tps {
 			delete(a.byTP, tp)
 			delete(a.committed, tp)
 		}
@@ -207,7 +237,7 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 		}
 		a.mu.Lock()
 		a.runners[id] = r
-		for _, tp := range r.task.Partitions() {
+		for _, tp := range r.tps {
 			a.byTP[tp] = r
 		}
 		a.mu.Unlock()
@@ -228,7 +258,7 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 func taskNames(rs []*runner) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
-		out[i] = r.task.ID().String()
+		out[i] = r.id.String()
 	}
 	sort.Strings(out)
 	return out

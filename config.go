@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kstreams-go/kstreams/internal/statemgr"
+	"github.com/kstreams-go/kstreams/state"
 )
 
 // DeserializationPolicy says what happens to an input record whose key or
@@ -83,10 +86,40 @@ type Config struct {
 	// that changed it; it must not block.
 	StateListener func(old, new State)
 
+	// StateStoreCacheMaxBytes is the write-cache budget of the instance,
+	// shared by its tasks' cached stores: repeated updates of a key collapse
+	// in the cache until a commit or an eviction writes them through.
+	// Default 10 MiB; NoCache (-1) turns caching off. (0 means the default,
+	// so that a zero Config works.)
+	StateStoreCacheMaxBytes int64
+
+	// StateCleanupDelay is how long the state of a task this instance no
+	// longer owns stays on disk (it may come back). Default 10 minutes.
+	StateCleanupDelay time.Duration
+
+	// Pebble tunes the on-disk stores (block cache and memtable sizes).
+	// Zero fields take Pebble defaults suited to one task each.
+	Pebble state.PebbleOptions
+
+	// MinInSyncReplicas sets min.insync.replicas on the changelog topics
+	// the application creates. Default 0: the broker's default.
+	MinInSyncReplicas int
+
+	// RestoreListener hears when each store restore starts, progresses and
+	// ends. Optional.
+	RestoreListener RestoreListener
+
 	// ClientOptions are extra franz-go options (TLS, SASL, ...) added to
 	// every client the application makes.
 	ClientOptions []kgo.Opt
 }
+
+// NoCache turns the state store write cache off.
+const NoCache = -1
+
+// RestoreListener hears about store restores, as Kafka Streams'
+// StateRestoreListener. Its methods run on task goroutines.
+type RestoreListener = statemgr.RestoreListener
 
 var validAppID = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
 
@@ -115,6 +148,12 @@ func (c Config) withDefaults() (Config, error) {
 		return c, &ConfigError{"OnDeserializationError", fmt.Sprintf("unknown policy %d", int(c.OnDeserializationError))}
 	case c.OnDeserializationError == DeadLetterQueue && c.DeadLetterTopic == "":
 		return c, &ConfigError{"DeadLetterTopic", "required when OnDeserializationError is DeadLetterQueue"}
+	case c.StateStoreCacheMaxBytes < -1:
+		return c, &ConfigError{"StateStoreCacheMaxBytes", fmt.Sprintf("%d: use a positive byte count, 0 for the default or NoCache", c.StateStoreCacheMaxBytes)}
+	case c.StateCleanupDelay < 0:
+		return c, &ConfigError{"StateCleanupDelay", fmt.Sprintf("%v is negative", c.StateCleanupDelay)}
+	case c.MinInSyncReplicas < 0:
+		return c, &ConfigError{"MinInSyncReplicas", fmt.Sprintf("%d is negative", c.MinInSyncReplicas)}
 	case c.ReplicationFactor < -1:
 		return c, &ConfigError{"ReplicationFactor", fmt.Sprintf("%d: use -1 (broker default) or a positive count", c.ReplicationFactor)}
 	}
@@ -131,6 +170,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxBufferedRecords == 0 {
 		c.MaxBufferedRecords = 10_000
+	}
+	if c.StateStoreCacheMaxBytes == 0 {
+		c.StateStoreCacheMaxBytes = 10 << 20
+	}
+	if c.StateCleanupDelay == 0 {
+		c.StateCleanupDelay = 10 * time.Minute
 	}
 	if c.ReplicationFactor == 0 {
 		c.ReplicationFactor = -1

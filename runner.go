@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kstreams-go/kstreams/internal/statemgr"
 	"github.com/kstreams-go/kstreams/internal/task"
 	"github.com/kstreams-go/kstreams/internal/topology"
 )
@@ -18,11 +20,18 @@ import (
 // fetched records through its inbox; it touches the task only while it
 // holds the app's gate shared.
 type runner struct {
-	app  *App
+	app *App
+	id  task.ID
+	st  *topology.Subtopology
+	tps []task.TopicPartition
+	log *slog.Logger
+
+	// stores is nil for a stateless task.
+	stores *statemgr.Manager
+	// task is built by the runner goroutine once its stores are restored;
+	// until then it is nil and commits skip the runner. It is set and read
+	// under the app's gate.
 	task *task.Task
-	log  interface {
-		Warn(string, ...any)
-	}
 
 	inboxMu sync.Mutex
 	inbox   [][]*kgo.Record // fetched runs, handed over without copying
@@ -42,30 +51,57 @@ type runner struct {
 func (a *App) newRunner(id task.ID, st *topology.Subtopology) (*runner, error) {
 	r := &runner{
 		app:    a,
+		id:     id,
+		st:     st,
+		log:    a.log.With("task", id.String()),
 		queued: map[task.TopicPartition]*atomic.Int64{},
 		paused: map[task.TopicPartition]*atomic.Bool{},
 		wake:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
-	log := a.log.With("task", id.String())
-	r.log = log
-	t, err := task.New(task.Config{
-		ID:                     id,
-		ApplicationID:          a.cfg.ApplicationID,
-		Subtopology:            st,
-		Collector:              a.coll,
-		OnDeserializationError: a.deserializationHandler(log),
-	})
-	if err != nil {
-		return nil, err
-	}
-	r.task = t
-	for _, tp := range t.Partitions() {
+	for _, topic := range st.SourceTopics {
+		tp := task.TopicPartition{Topic: topic, Partition: id.Partition}
+		r.tps = append(r.tps, tp)
 		r.queued[tp] = new(atomic.Int64)
 		r.paused[tp] = new(atomic.Bool)
 	}
+	if len(st.StoreSpecs) > 0 {
+		m, err := a.openStores(r)
+		if err != nil {
+			return nil, err
+		}
+		r.stores = m
+	}
 	return r, nil
+}
+
+// start restores the task's stores and builds the task. It runs on the
+// runner goroutine, so a long restore holds up only this task.
+func (r *runner) start() error {
+	var stores map[string]any
+	if r.stores != nil {
+		if err := r.app.restore(r); err != nil {
+			return err
+		}
+		stores = r.stores.Stores()
+	}
+	var t *task.Task
+	t, err := task.New(task.Config{
+		ID:                     r.id,
+		ApplicationID:          r.app.cfg.ApplicationID,
+		Subtopology:            r.st,
+		Collector:              r.app.coll,
+		OnDeserializationError: r.app.deserializationHandler(r.log),
+		Stores:                 stores,
+	})
+	if err != nil {
+		return err
+	}
+	r.app.gate.RLock()
+	r.task = t
+	r.app.gate.RUnlock()
+	return nil
 }
 
 // push hands fetched records of one partition to the runner.
@@ -84,6 +120,14 @@ const batchPerTurn = 500
 
 func (r *runner) run() {
 	defer close(r.done)
+	if err := r.start(); err != nil {
+		select {
+		case <-r.stop: // stopped while restoring: not a failure
+		default:
+			r.app.fail(fmt.Errorf("kstreams: start task %s: %w", r.id, err))
+		}
+		return
+	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -191,7 +235,7 @@ func (r *runner) resumeDrained() {
 }
 
 // deserializationHandler turns the configured policy into the task's handler.
-func (a *App) deserializationHandler(log interface{ Warn(string, ...any) }) task.DeserializationHandler {
+func (a *App) deserializationHandler(log *slog.Logger) task.DeserializationHandler {
 	switch a.cfg.OnDeserializationError {
 	case LogAndContinue:
 		return func(e *task.DeserializationError) error {

@@ -1,0 +1,378 @@
+// Package statemgr manages one task's state: it opens the task's stores
+// (one Pebble instance per task directory, or memory), stacks the changelog
+// and cache layers on them, restores them from their changelog topics
+// before the task processes anything, and writes the task's checkpoint.
+//
+// Durability follows one rule: the local store is never durably ahead of
+// what its checkpoint says without the checkpoint knowing. Task stores run
+// Pebble without a write-ahead log, so writes reach disk only when Commit
+// flushes the memtables, which happens at a task commit after the producer
+// has acknowledged every changelog record; the checkpoint file then records
+// the changelog offsets the store is complete up to. If Pebble flushes a
+// full memtable on its own between commits, the checkpoint is deleted at
+// that moment. So after a crash, either the checkpoint describes the disk
+// exactly (restore the changelog tail from it) or there is none (wipe and
+// restore in full): either way the store ends equal to the changelog.
+// In-memory stores have no checkpoint and restore in full.
+package statemgr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/kstreams-go/kstreams/internal/topology"
+	"github.com/kstreams-go/kstreams/state"
+)
+
+// CheckpointFile is the checkpoint's name inside a task directory.
+const CheckpointFile = ".checkpoint"
+
+// Sender produces one changelog record and calls ack with its offset once
+// the broker acknowledged it (or with the error).
+type Sender func(topic string, partition int32, key, value []byte, timestamp int64, ack func(offset int64, err error))
+
+// RestoreListener hears about restores, as Kafka Streams' StateRestoreListener.
+type RestoreListener interface {
+	OnRestoreStart(store string, tp state.TopicPartition, startOffset, endOffset int64)
+	OnBatchRestored(store string, tp state.TopicPartition, batchEndOffset int64, records int64)
+	OnRestoreEnd(store string, tp state.TopicPartition, totalRestored int64)
+}
+
+// Config configures a Manager.
+type Config struct {
+	Task       string // task id, for logs and errors
+	Dir        string // <state.dir>/<application.id>/<task>
+	Partition  int32
+	Specs      []topology.StoreSpec
+	Changelogs map[string]string // store -> resolved changelog topic
+	// CacheBytes is the write-cache budget shared by this task's cached
+	// stores; 0 turns caching off.
+	CacheBytes int64
+	Pebble     state.PebbleOptions
+	Send       Sender
+	// Timestamp gives the timestamp for a changelog record: that of the
+	// record being processed.
+	Timestamp func() int64
+	Log       *slog.Logger
+}
+
+// Manager owns one task's stores.
+type Manager struct {
+	cfg   Config
+	db    *state.PebbleDB
+	top   map[string]state.KeyValueStore // what processors see
+	inner map[string]state.KeyValueStore // what restore writes to
+
+	// checkpoint holds, per changelog partition, the offset up to which the
+	// store is complete (the next offset to restore from).
+	checkpoint map[state.TopicPartition]int64
+
+	mu      sync.Mutex
+	acked   map[state.TopicPartition]int64 // highest acknowledged changelog offset + 1
+	sendErr error
+}
+
+// Open opens (creating if needed) the task's stores. A Pebble directory
+// that cannot be opened is wiped with a warning and its stores restore in
+// full: a corrupt store must never become a crash loop.
+func Open(cfg Config) (*Manager, error) {
+	m := &Manager{
+		cfg:        cfg,
+		top:        map[string]state.KeyValueStore{},
+		inner:      map[string]state.KeyValueStore{},
+		checkpoint: map[state.TopicPartition]int64{},
+		acked:      map[state.TopicPartition]int64{},
+	}
+	if len(cfg.Specs) == 0 {
+		return m, nil
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("task %s: state dir: %w", cfg.Task, err)
+	}
+	cp, err := state.ReadCheckpoint(filepath.Join(cfg.Dir, CheckpointFile))
+	// The checkpoint is only valid for the disk state it was written with;
+	// it is rewritten after the next commit or restore.
+	_ = os.Remove(filepath.Join(cfg.Dir, CheckpointFile))
+	if err != nil {
+		cfg.Log.Warn("unreadable checkpoint; restoring every store in full", "task", cfg.Task, "err", err)
+		cp = map[state.TopicPartition]int64{}
+	}
+	needPebble := false
+	for _, s := range cfg.Specs {
+		if !s.InMemory {
+			needPebble = true
+		}
+	}
+	cpPath := filepath.Join(cfg.Dir, CheckpointFile)
+	popts := cfg.Pebble
+	popts.DisableWAL = true
+	popts.OnUnplannedFlush = func() {
+		// Writes no checkpoint covers are reaching disk: the checkpoint no
+		// longer describes the store.
+		if err := os.Remove(cpPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			cfg.Log.Warn("cannot invalidate checkpoint", "task", cfg.Task, "err", err)
+		}
+	}
+	if needPebble {
+		dir := filepath.Join(cfg.Dir, "pebble")
+		db, err := state.OpenPebble(dir, popts)
+		if err != nil {
+			cfg.Log.Warn("cannot open the task's Pebble store; wiping it to restore from the changelogs",
+				"task", cfg.Task, "dir", dir, "err", err)
+			if werr := state.WipePebble(dir); werr != nil {
+				return nil, fmt.Errorf("task %s: wipe corrupt store %s: %w (open failed with: %v)", cfg.Task, dir, werr, err)
+			}
+			cp = map[state.TopicPartition]int64{}
+			if db, err = state.OpenPebble(dir, popts); err != nil {
+				return nil, fmt.Errorf("task %s: open store %s after wiping it: %w", cfg.Task, dir, err)
+			}
+		}
+		m.db = db
+	}
+	cached := 0
+	for _, s := range cfg.Specs {
+		if s.Caching {
+			cached++
+		}
+	}
+	for _, spec := range cfg.Specs {
+		var inner state.KeyValueStore
+		if spec.InMemory {
+			inner = state.NewInMemory(spec.Name)
+		} else {
+			inner = m.db.Store(spec.Name)
+		}
+		m.inner[spec.Name] = inner
+		top := inner
+		if topic, ok := cfg.Changelogs[spec.Name]; ok {
+			tp := state.TopicPartition{Topic: topic, Partition: cfg.Partition}
+			if off, ok := cp[tp]; ok && !spec.InMemory {
+				m.checkpoint[tp] = off
+			} else if err := clearStore(inner); err != nil {
+				// No checkpoint: whatever is local may be ahead of the
+				// changelog, so start empty and restore in full.
+				return nil, fmt.Errorf("task %s: clear store %s: %w", cfg.Task, spec.Name, err)
+			}
+			top = state.NewLogged(top, m.logger(tp))
+		}
+		if spec.Caching && cfg.CacheBytes > 0 {
+			top = state.NewCached(top, cfg.CacheBytes/int64(cached))
+		} else if spec.Caching {
+			top = state.NewCached(top, 0)
+		}
+		m.top[spec.Name] = top
+	}
+	return m, nil
+}
+
+func clearStore(s state.KeyValueStore) error {
+	it, err := s.All()
+	if err != nil {
+		return err
+	}
+	var batch []state.KeyValue
+	for it.Next() {
+		batch = append(batch, state.KeyValue{Key: append([]byte(nil), it.Key()...)})
+	}
+	if err := errors.Join(it.Err(), it.Close()); err != nil {
+		return err
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	if r, ok := s.(state.Restorer); ok {
+		return r.RestoreBatch(batch)
+	}
+	for _, kv := range batch {
+		if _, err := s.Delete(kv.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *Manager) logger(tp state.TopicPartition) state.ChangeLogger {
+	ack := func(offset int64, err error) {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if err != nil {
+			if m.sendErr == nil {
+				m.sendErr = fmt.Errorf("changelog %s-%d: %w", tp.Topic, tp.Partition, err)
+			}
+			return
+		}
+		if offset+1 > m.acked[tp] {
+			m.acked[tp] = offset + 1
+		}
+	}
+	return func(key, value []byte) error {
+		m.cfg.Send(tp.Topic, tp.Partition, key, value, m.cfg.Timestamp(), ack)
+		return nil
+	}
+}
+
+// Stores returns the stores processors see, by name.
+func (m *Manager) Stores() map[string]any {
+	out := make(map[string]any, len(m.top))
+	for n, s := range m.top {
+		out[n] = s
+	}
+	return out
+}
+
+// Store returns the top layer of one store, or nil.
+func (m *Manager) Store(name string) state.KeyValueStore { return m.top[name] }
+
+// Restore brings every logged store up to its changelog's end offset,
+// reading from the checkpoint (or the beginning). fetch reads one changelog
+// partition from an offset and calls apply for each batch until the end.
+func (m *Manager) Restore(ctx context.Context, endOffsets func(tps []state.TopicPartition) (map[state.TopicPartition]int64, error),
+	fetch func(ctx context.Context, tp state.TopicPartition, from, to int64, apply func(batch []state.KeyValue, lastOffset int64) error) error,
+	listener RestoreListener) error {
+	type job struct {
+		store string
+		tp    state.TopicPartition
+	}
+	var jobs []job
+	var tps []state.TopicPartition
+	for store, topic := range m.cfg.Changelogs {
+		tp := state.TopicPartition{Topic: topic, Partition: m.cfg.Partition}
+		jobs = append(jobs, job{store, tp})
+		tps = append(tps, tp)
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	sort.Slice(jobs, func(i, j int) bool { return jobs[i].store < jobs[j].store })
+	ends, err := endOffsets(tps)
+	if err != nil {
+		return fmt.Errorf("task %s: changelog end offsets: %w", m.cfg.Task, err)
+	}
+	for _, j := range jobs {
+		start := m.checkpoint[j.tp]
+		end := ends[j.tp]
+		if start >= end {
+			m.cfg.Log.Info("store up to date", "task", m.cfg.Task, "store", j.store, "changelog", j.tp.Topic, "offset", end)
+			m.setRestored(j.tp, end)
+			continue
+		}
+		inner, ok := m.inner[j.store].(state.Restorer)
+		if !ok {
+			return fmt.Errorf("task %s: store %s cannot be restored (no batch writes)", m.cfg.Task, j.store)
+		}
+		began := time.Now()
+		lastLog := began
+		var total int64
+		if listener != nil {
+			listener.OnRestoreStart(j.store, j.tp, start, end)
+		}
+		m.cfg.Log.Info("restoring store", "task", m.cfg.Task, "store", j.store, "changelog", j.tp.Topic,
+			"partition", j.tp.Partition, "from", start, "to", end)
+		err := fetch(ctx, j.tp, start, end, func(batch []state.KeyValue, last int64) error {
+			if err := inner.RestoreBatch(batch); err != nil {
+				return err
+			}
+			total += int64(len(batch))
+			if listener != nil {
+				listener.OnBatchRestored(j.store, j.tp, last, int64(len(batch)))
+			}
+			if time.Since(lastLog) >= 10*time.Second {
+				lastLog = time.Now()
+				m.cfg.Log.Info("restore progress", "task", m.cfg.Task, "store", j.store,
+					"restored", total, "offset", last, "end", end)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("task %s: restore %s from %s-%d: %w", m.cfg.Task, j.store, j.tp.Topic, j.tp.Partition, err)
+		}
+		m.setRestored(j.tp, end)
+		if listener != nil {
+			listener.OnRestoreEnd(j.store, j.tp, total)
+		}
+		m.cfg.Log.Info("restored store", "task", m.cfg.Task, "store", j.store, "records", total,
+			"took", time.Since(began).Round(time.Millisecond))
+	}
+	// Make the restored state durable and say so, so a crash now does not
+	// mean restoring all of it again.
+	return m.Commit()
+}
+
+func (m *Manager) setRestored(tp state.TopicPartition, end int64) {
+	m.mu.Lock()
+	if end > m.acked[tp] {
+		m.acked[tp] = end
+	}
+	m.mu.Unlock()
+	m.checkpoint[tp] = end
+}
+
+// Err returns the first changelog produce error.
+func (m *Manager) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sendErr
+}
+
+// Commit makes the task's state durable once every changelog record is
+// acknowledged (the caller has flushed the producer): Pebble's memtables are
+// flushed and the checkpoint rewritten. Call it after the task's caches are
+// flushed.
+func (m *Manager) Commit() error {
+	if err := m.Err(); err != nil {
+		return fmt.Errorf("task %s: %w", m.cfg.Task, err)
+	}
+	if m.db == nil {
+		return nil // in-memory stores only: nothing durable, no checkpoint
+	}
+	if err := m.db.Commit(); err != nil {
+		return fmt.Errorf("task %s: commit stores: %w", m.cfg.Task, err)
+	}
+	m.mu.Lock()
+	offsets := make(map[state.TopicPartition]int64, len(m.acked))
+	for _, spec := range m.cfg.Specs {
+		topic, ok := m.cfg.Changelogs[spec.Name]
+		if !ok || spec.InMemory {
+			continue
+		}
+		tp := state.TopicPartition{Topic: topic, Partition: m.cfg.Partition}
+		if off, ok := m.acked[tp]; ok {
+			offsets[tp] = off
+		}
+	}
+	m.mu.Unlock()
+	if len(offsets) == 0 {
+		return nil
+	}
+	if err := state.WriteCheckpoint(filepath.Join(m.cfg.Dir, CheckpointFile), offsets); err != nil {
+		return fmt.Errorf("task %s: write checkpoint: %w", m.cfg.Task, err)
+	}
+	return nil
+}
+
+// Close closes the stores. Writes since the last Commit are dropped (no
+// WAL); a clean shutdown commits first.
+func (m *Manager) Close() error {
+	var errs []error
+	for name, s := range m.top {
+		if err := s.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close store %s: %w", name, err))
+		}
+	}
+	if m.db != nil {
+		if err := m.db.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close pebble: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("task %s: %w", m.cfg.Task, errors.Join(errs...))
+	}
+	return nil
+}

@@ -1,0 +1,144 @@
+package kstreams
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kstreams-go/kstreams/kstream"
+	"github.com/kstreams-go/kstreams/serde"
+	"github.com/kstreams-go/kstreams/state"
+	"github.com/kstreams-go/kstreams/testutil"
+)
+
+func wordCountTopology(t *testing.T) *Topology {
+	t.Helper()
+	b := kstream.NewBuilder()
+	lines := kstream.Stream(b, kstream.ConsumedWith(serde.String(), serde.String()), "text-input")
+	words := kstream.FlatMapValues(lines, func(line string) []string { return strings.Fields(line) })
+	counts := kstream.Count(kstream.GroupBy(words, func(_, w string) string { return w }), kstream.MaterializedAs[string, int64]("counts"))
+	counts.ToStream().To("word-counts", kstream.ProducedWith(serde.String(), serde.Int64()))
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+type restoreCounter struct {
+	mu       sync.Mutex
+	restored int64
+}
+
+func (r *restoreCounter) OnRestoreStart(string, state.TopicPartition, int64, int64) {}
+func (r *restoreCounter) OnBatchRestored(_ string, _ state.TopicPartition, _ int64, n int64) {
+	r.mu.Lock()
+	r.restored += n
+	r.mu.Unlock()
+}
+func (r *restoreCounter) OnRestoreEnd(string, state.TopicPartition, int64) {}
+func (r *restoreCounter) total() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.restored
+}
+
+// storeContents reads every task's "counts" store of a running app.
+func storeContents(t *testing.T, a *App) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	a.gate.Lock()
+	defer a.gate.Unlock()
+	for _, r := range a.allRunners() {
+		if r.stores == nil {
+			continue
+		}
+		s := r.stores.Store("counts")
+		if s == nil {
+			continue
+		}
+		it, err := state.Typed(s, serde.String(), serde.Int64()).All()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for it.Next() {
+			out[it.Key()] = it.Value()
+		}
+		if err := it.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func TestWordCountRestoresFromChangelog(t *testing.T) {
+	c := testutil.NewCluster(t)
+	c.CreateTopic(t, "text-input", 4)
+	c.CreateTopic(t, "word-counts", 4)
+	topo := wordCountTopology(t)
+	truth := map[string]int64{}
+	var recs []*kgo.Record
+	for i := 0; i < 2000; i++ {
+		line := fmt.Sprintf("w%d w%d common", i%37, i%11)
+		for _, w := range strings.Fields(line) {
+			truth[w]++
+		}
+		recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(line)})
+	}
+	c.Produce(t, "text-input", recs...)
+	dir := t.TempDir()
+	cfg := Config{ApplicationID: "wc", Brokers: c.Addrs(), StateDir: dir, CommitInterval: 100 * time.Millisecond}
+
+	a := start(t, topo, cfg)
+	waitFor(t, "counts to match", 60*time.Second, func() bool { return fmt.Sprint(storeContents(t, a.app)) == fmt.Sprint(truth) })
+	a.stop(t)
+
+	// Clean restart: the checkpoint covers everything; nothing to restore.
+	rc := &restoreCounter{}
+	cfg.RestoreListener = rc
+	a = start(t, topo, cfg)
+	waitFor(t, "counts after a clean restart", 60*time.Second, func() bool { return fmt.Sprint(storeContents(t, a.app)) == fmt.Sprint(truth) })
+	a.stop(t)
+	if n := rc.total(); n != 0 {
+		t.Errorf("clean restart restored %d records, want 0", n)
+	}
+
+	// State dir deleted: everything comes back from the changelog.
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	rc2 := &restoreCounter{}
+	cfg.RestoreListener = rc2
+	a = start(t, topo, cfg)
+	waitFor(t, "counts restored from the changelog", 60*time.Second, func() bool { return fmt.Sprint(storeContents(t, a.app)) == fmt.Sprint(truth) })
+	a.stop(t)
+	if rc2.total() == 0 {
+		t.Errorf("restore after deleting the state dir restored nothing")
+	}
+	t.Logf("restored %d changelog records", rc2.total())
+}
+
+func TestStateDirLocked(t *testing.T) {
+	c := testutil.NewCluster(t)
+	c.CreateTopic(t, "text-input", 1)
+	c.CreateTopic(t, "word-counts", 1)
+	dir := t.TempDir()
+	cfg := Config{ApplicationID: "locked", Brokers: c.Addrs(), StateDir: dir, Logger: quietLogger()}
+	a := start(t, wordCountTopology(t), cfg)
+	waitFor(t, "first instance running", 30*time.Second, func() bool { return a.app.State() == Running })
+	second, err := New(wordCountTopology(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = second.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "StateDir") || !strings.Contains(err.Error(), "in use") {
+		t.Fatalf("second instance on the same state dir: %v", err)
+	}
+	a.stop(t)
+}

@@ -1,0 +1,192 @@
+package kstreams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kstreams-go/kstreams/internal/statemgr"
+	"github.com/kstreams-go/kstreams/state"
+)
+
+// openStores opens the stores of a task about to start.
+func (a *App) openStores(r *runner) (*statemgr.Manager, error) {
+	id, st := r.id, r.st
+	m, err := statemgr.Open(statemgr.Config{
+		Task:       id.String(),
+		Dir:        a.stateDir.TaskDir(id.String()),
+		Partition:  id.Partition,
+		Specs:      st.StoreSpecs,
+		Changelogs: st.Changelogs,
+		CacheBytes: a.cacheBytesPerTask(),
+		Pebble:     a.cfg.Pebble,
+		Send:       a.coll.sendChangelog,
+		// Changelog records carry the task's stream time. Only the task's
+		// goroutine, or a commit holding the gate, writes to stores.
+		Timestamp: func() int64 {
+			if r.task != nil {
+				if ts := r.task.StreamTime(); ts >= 0 {
+					return ts
+				}
+			}
+			return time.Now().UnixMilli()
+		},
+		Log: a.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("kstreams: open stores of task %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// cacheBytesPerTask splits the instance's cache budget over its tasks.
+func (a *App) cacheBytesPerTask() int64 {
+	if a.cfg.StateStoreCacheMaxBytes <= 0 {
+		return 0
+	}
+	a.mu.Lock()
+	n := int64(len(a.runners))
+	a.mu.Unlock()
+	return a.cfg.StateStoreCacheMaxBytes / max(1, n+1)
+}
+
+// restore brings a task's stores up to their changelogs' ends; it stops
+// early when the runner is stopped.
+func (a *App) restore(r *runner) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-r.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return r.stores.Restore(ctx, a.changelogEnds, a.fetchChangelog, a.cfg.RestoreListener)
+}
+
+func (a *App) changelogEnds(tps []state.TopicPartition) (map[state.TopicPartition]int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	topics := map[string]bool{}
+	for _, tp := range tps {
+		topics[tp.Topic] = true
+	}
+	var names []string
+	for t := range topics {
+		names = append(names, t)
+	}
+	ends, err := a.admin.ListEndOffsets(ctx, names...)
+	if err != nil {
+		return nil, err
+	}
+	out := map[state.TopicPartition]int64{}
+	for _, tp := range tps {
+		o, ok := ends.Lookup(tp.Topic, tp.Partition)
+		if !ok {
+			return nil, fmt.Errorf("no end offset for %s-%d", tp.Topic, tp.Partition)
+		}
+		if o.Err != nil {
+			return nil, fmt.Errorf("end offset of %s-%d: %w", tp.Topic, tp.Partition, o.Err)
+		}
+		out[tp] = o.Offset
+	}
+	return out, nil
+}
+
+const restoreBatch = 10_000
+
+// fetchChangelog reads one changelog partition from offset from up to (not
+// including) to, handing batches to apply. A compacted changelog may have
+// gaps, and it may end with transaction markers, so progress is judged by
+// the fetch position, not by counting records.
+func (a *App) fetchChangelog(ctx context.Context, tp state.TopicPartition, from, to int64,
+	apply func(batch []state.KeyValue, lastOffset int64) error) error {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(a.cfg.Brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(from)}}),
+		kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.FetchMaxPartitionBytes(8 << 20),
+	}
+	opts = append(opts, a.cfg.ClientOptions...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	batch := make([]state.KeyValue, 0, restoreBatch)
+	next := from
+	for next < to {
+		// A poll that finds nothing for a while means the rest below the
+		// end offset is transaction markers or compacted away.
+		pollCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		fetches := cl.PollRecords(pollCtx, restoreBatch)
+		timedOut := pollCtx.Err() != nil
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		fetches.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+				a.log.Warn("changelog fetch error; retrying", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+			}
+		})
+		batch = batch[:0]
+		last := next - 1
+		fetches.EachRecord(func(rec *kgo.Record) {
+			if rec.Offset >= to {
+				return
+			}
+			batch = append(batch, state.KeyValue{Key: rec.Key, Value: rec.Value})
+			last = rec.Offset
+		})
+		if len(batch) > 0 {
+			if err := apply(batch, last); err != nil {
+				return err
+			}
+		}
+		if last >= next {
+			next = last + 1
+		} else if timedOut {
+			break
+		}
+	}
+	return nil
+}
+
+// cleanupLoop removes task directories this instance no longer owns once
+// StateCleanupDelay has passed.
+func (a *App) cleanupLoop(ctx context.Context) {
+	every := a.cfg.StateCleanupDelay / 2
+	if every > time.Minute {
+		every = time.Minute
+	}
+	if every < 10*time.Millisecond {
+		every = 10 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		owned := map[string]bool{}
+		a.mu.Lock()
+		for id := range a.runners {
+			owned[id.String()] = true
+		}
+		a.mu.Unlock()
+		removed, err := a.stateDir.CleanUnowned(owned, a.cfg.StateCleanupDelay)
+		if err != nil {
+			a.log.Warn("state cleanup", "err", err)
+		}
+		for _, name := range removed {
+			a.log.Info("removed state of a task no longer owned", "task", name)
+		}
+	}
+}
