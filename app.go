@@ -65,6 +65,10 @@ type App struct {
 	runners   map[task.ID]*runner
 	byTP      map[task.TopicPartition]*runner
 	prevTasks []assign.Task
+	assigned  int // tasks in the latest assignment, for the cache budget
+	// cleanMu keeps the state cleanup from deleting a task directory while
+	// a task is being started on it.
+	cleanMu sync.Mutex
 	committed map[task.TopicPartition]int64
 
 	// room wakes a poll loop held by back-pressure after a task loop turn.

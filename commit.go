@@ -223,6 +223,11 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 		}
 	}
 	var started []string
+	a.mu.Lock()
+	a.assigned = len(ids) + len(a.runners)
+	a.mu.Unlock()
+	a.cleanMu.Lock()
+	defer a.cleanMu.Unlock()
 	for id, st := range ids {
 		a.mu.Lock()
 		_, exists := a.runners[id]

@@ -142,3 +142,51 @@ func TestStateDirLocked(t *testing.T) {
 	}
 	a.stop(t)
 }
+
+// A task that moves to another instance leaves its state on disk for
+// StateCleanupDelay (it may come back), then it is removed.
+func TestStateOfMovedTasksCleanedUpAfterDelay(t *testing.T) {
+	c := testutil.NewCluster(t)
+	c.CreateTopic(t, "text-input", 4)
+	c.CreateTopic(t, "word-counts", 4)
+	for i := 0; i < 40; i++ {
+		c.Produce(t, "text-input", &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprintf("w%d", i))})
+	}
+	topo := wordCountTopology(t)
+	dir1 := t.TempDir()
+	cfg := Config{ApplicationID: "cleanup", Brokers: c.Addrs(), CommitInterval: 100 * time.Millisecond,
+		StateCleanupDelay: 300 * time.Millisecond}
+	cfg1 := cfg
+	cfg1.StateDir = dir1
+	a1 := start(t, topo, cfg1)
+	taskDirs := func() []string {
+		entries, _ := os.ReadDir(dir1 + "/cleanup")
+		var out []string
+		for _, e := range entries {
+			if e.IsDir() {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	// Sub-topology 1 (the count after the repartition) has 4 tasks with state.
+	waitFor(t, "four stateful task dirs", 30*time.Second, func() bool { return len(taskDirs()) == 4 })
+	cfg2 := cfg
+	cfg2.StateDir = t.TempDir()
+	a2 := start(t, topo, cfg2)
+	waitFor(t, "the second instance to take tasks", 30*time.Second, func() bool { return a2.app.taskCount() > 0 })
+	waitFor(t, "state of moved tasks removed", 30*time.Second, func() bool {
+		dirs := taskDirs()
+		a1.app.mu.Lock()
+		owned := 0
+		for id := range a1.app.runners {
+			if id.Subtopology == 1 {
+				owned++
+			}
+		}
+		a1.app.mu.Unlock()
+		return len(dirs) == owned && owned < 4
+	})
+	a2.stop(t)
+	a1.stop(t)
+}

@@ -48,9 +48,9 @@ func (a *App) cacheBytesPerTask() int64 {
 		return 0
 	}
 	a.mu.Lock()
-	n := int64(len(a.runners))
+	n := int64(a.assigned)
 	a.mu.Unlock()
-	return a.cfg.StateStoreCacheMaxBytes / max(1, n+1)
+	return a.cfg.StateStoreCacheMaxBytes / max(1, n)
 }
 
 // restore brings a task's stores up to their changelogs' ends; it stops
@@ -175,6 +175,9 @@ func (a *App) cleanupLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		// Hold off task starts while deleting, so a task coming back cannot
+		// open its directory as it is being removed.
+		a.cleanMu.Lock()
 		owned := map[string]bool{}
 		a.mu.Lock()
 		for id := range a.runners {
@@ -182,6 +185,7 @@ func (a *App) cleanupLoop(ctx context.Context) {
 		}
 		a.mu.Unlock()
 		removed, err := a.stateDir.CleanUnowned(owned, a.cfg.StateCleanupDelay)
+		a.cleanMu.Unlock()
 		if err != nil {
 			a.log.Warn("state cleanup", "err", err)
 		}
