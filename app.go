@@ -68,7 +68,7 @@ type App struct {
 	assigned  int // tasks in the latest assignment, for the cache budget
 	// cleanMu keeps the state cleanup from deleting a task directory while
 	// a task is being started on it.
-	cleanMu sync.Mutex
+	cleanMu   sync.Mutex
 	committed map[task.TopicPartition]int64
 
 	// room wakes a poll loop held by back-pressure after a task loop turn.
