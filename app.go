@@ -61,8 +61,11 @@ type App struct {
 	// and every produce they caused is issued before it flushes.
 	gate sync.RWMutex
 
+	balancer *assign.Balancer
+
 	mu        sync.Mutex
 	runners   map[task.ID]*runner
+	standbys  map[task.ID]*runner // standby tasks: stores tailing changelogs
 	byTP      map[task.TopicPartition]*runner
 	prevTasks []assign.Task
 	assigned  int // tasks in the latest assignment, for the cache budget
@@ -70,6 +73,10 @@ type App struct {
 	// a task is being started on it.
 	cleanMu   sync.Mutex
 	committed map[task.TopicPartition]int64
+
+	// clientReady is closed once client and coll are set: franz-go may run
+	// the group callbacks before NewClient returns.
+	clientReady chan struct{}
 
 	// room wakes a poll loop held by back-pressure after a task loop turn.
 	room chan struct{}
@@ -112,18 +119,20 @@ func New(topo *Topology, cfg Config) (*App, error) {
 	}
 	host, _ := os.Hostname()
 	a := &App{
-		cfg:       cfg,
-		topo:      topo,
-		log:       cfg.Logger.With("app", cfg.ApplicationID),
-		processID: fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()),
-		compiled:  compiled,
-		runners:   map[task.ID]*runner{},
-		byTP:      map[task.TopicPartition]*runner{},
-		committed: map[task.TopicPartition]int64{},
-		fatal:     make(chan error, 1),
-		room:      make(chan struct{}, 1),
-		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
+		cfg:         cfg,
+		topo:        topo,
+		log:         cfg.Logger.With("app", cfg.ApplicationID),
+		processID:   fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()),
+		compiled:    compiled,
+		runners:     map[task.ID]*runner{},
+		standbys:    map[task.ID]*runner{},
+		byTP:        map[task.TopicPartition]*runner{},
+		committed:   map[task.TopicPartition]int64{},
+		fatal:       make(chan error, 1),
+		room:        make(chan struct{}, 1),
+		clientReady: make(chan struct{}),
+		closing:     make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	return a, nil
 }
@@ -196,16 +205,26 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 
 	subOf := map[string]int{}
+	stateful := map[int]bool{}
 	for _, st := range a.compiled.Subtopologies {
 		for _, topic := range st.SourceTopics {
 			subOf[topic] = st.ID
 		}
+		if len(st.Changelogs) > 0 {
+			stateful[st.ID] = true
+		}
+	}
+	a.balancer = &assign.Balancer{
+		Subtopologies:         subOf,
+		StatefulSubtopologies: stateful,
+		NumStandbyReplicas:    a.cfg.NumStandbyReplicas,
+		Subscription:          a.subscription,
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(a.cfg.Brokers...),
 		kgo.ConsumerGroup(a.cfg.ApplicationID),
 		kgo.ConsumeTopics(a.compiled.SourceTopics()...),
-		kgo.Balancers(&assign.Balancer{Subtopologies: subOf, Subscription: a.subscription}),
+		kgo.Balancers(a.balancer),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -222,17 +241,23 @@ func (a *App) Run(ctx context.Context) (err error) {
 		kgo.ClientID(a.cfg.ApplicationID + "-" + a.processID),
 	}
 	opts = append(opts, a.cfg.ClientOptions...)
-	a.client, err = kgo.NewClient(opts...)
-	if err != nil {
-		return fmt.Errorf("kstreams: client: %w", err)
-	}
+	// The collector exists before the client: the client joins the group
+	// on its own goroutines, and onAssigned may start a task, which keeps
+	// a.coll, before NewClient returns. A task sends nothing until the poll
+	// loop below hands it records (or a punctuation falls due), so the
+	// collector's client is set by then.
 	a.coll = &collector{
-		client:     a.client,
 		onFail:     func(err error) { a.fail(fmt.Errorf("kstreams: produce: %w", err)) },
 		partitions: map[string]int32{},
 		lookup:     a.partitionsOf,
 	}
 	a.coll.promiseFn = a.coll.promise
+	a.client, err = kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kstreams: client: %w", err)
+	}
+	a.coll.client = a.client
+	close(a.clientReady)
 
 	pollCtx, stopPoll := context.WithCancel(ctx)
 	defer stopPoll()
@@ -257,7 +282,12 @@ loop:
 			pollDone = nil
 			break loop
 		case <-ticker.C:
-			if err := a.commit(ctx, nil); err != nil {
+			// Not Run's context: cancelling it is how callers stop the
+			// app, and a commit in flight should still finish.
+			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			err := a.commit(cctx, nil)
+			cancel()
+			if err != nil {
 				runErr = err
 				break loop
 			}
@@ -276,6 +306,7 @@ loop:
 	}
 	if a.aborting.Load() {
 		a.stopRunners(a.allRunners())
+		a.stopStandbys(a.allStandbys())
 		a.client.Close()
 		return runErr
 	}
@@ -299,6 +330,7 @@ loop:
 	}
 	a.client.Close()
 	a.stopRunners(a.allRunners())
+	a.stopStandbys(a.allStandbys())
 	return runErr
 }
 
@@ -319,9 +351,36 @@ func (a *App) abort() {
 }
 
 func (a *App) subscription() assign.Subscription {
+	sums := a.offsetSums()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return assign.Subscription{ProcessID: a.processID, PrevTasks: append([]assign.Task(nil), a.prevTasks...)}
+	sub := assign.Subscription{
+		ProcessID:      a.processID,
+		Endpoint:       a.cfg.ApplicationServer,
+		PrevTasks:      append([]assign.Task(nil), a.prevTasks...),
+		TaskOffsetSums: sums,
+	}
+	for id := range a.standbys {
+		sub.StandbyTasks = append(sub.StandbyTasks, assign.Task{Subtopology: id.Subtopology, Partition: id.Partition})
+	}
+	return sub
+}
+
+// offsetSums reports, for every task with local state, how far its stores
+// are known complete (sum of checkpointed changelog offsets), so the leader
+// can give a task to the instance with the least to restore.
+func (a *App) offsetSums() map[assign.Task]int64 {
+	if a.stateDir == nil {
+		return nil
+	}
+	out := map[assign.Task]int64{}
+	for name, sum := range a.stateDir.OffsetSums() {
+		id, err := task.ParseID(name)
+		if err == nil {
+			out[assign.Task{Subtopology: id.Subtopology, Partition: id.Partition}] = sum
+		}
+	}
+	return out
 }
 
 // prepareTopics checks that source topics exist and are co-partitioned,

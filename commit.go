@@ -187,6 +187,7 @@ func (a *App) runnersFor(parts map[string][]int32) []*runner {
 // onRevoked commits the revoked tasks' progress and closes them, so the
 // next owner starts exactly where this one stopped.
 func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	<-a.clientReady
 	a.setState(Rebalancing)
 	a.stats.Rebalances.Add(1)
 	rs := a.runnersFor(revoked)
@@ -204,6 +205,7 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 // onLost drops tasks whose partitions were taken away without a chance to
 // commit (session timeout); their records will be replayed elsewhere.
 func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	<-a.clientReady
 	a.setState(Rebalancing)
 	rs := a.runnersFor(lost)
 	a.stopRunners(rs)
@@ -212,6 +214,7 @@ func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) 
 
 // onAssigned creates a task loop per assigned task.
 func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	<-a.clientReady
 	ids := map[task.ID]*topology.Subtopology{}
 	for topic, ps := range assigned {
 		st, ok := a.compiled.SubtopologyFor(topic)
@@ -228,6 +231,26 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 	a.mu.Unlock()
 	a.cleanMu.Lock()
 	defer a.cleanMu.Unlock()
+	// Standbys first: one that became active here must close its stores
+	// before the active task opens the same directory.
+	wantStandby := map[task.ID]*topology.Subtopology{}
+	if asg, ok := a.balancer.LatestAssignment(); ok {
+		for _, t := range asg.Standby {
+			id := task.ID{Subtopology: t.Subtopology, Partition: t.Partition}
+			if st := a.subtopology(id.Subtopology); st != nil && len(st.StoreSpecs) > 0 {
+				wantStandby[id] = st
+			}
+		}
+	}
+	var dropStandby []*runner
+	a.mu.Lock()
+	for id, r := range a.standbys {
+		if _, keep := wantStandby[id]; !keep || ids[id] != nil {
+			dropStandby = append(dropStandby, r)
+		}
+	}
+	a.mu.Unlock()
+	a.stopStandbys(dropStandby)
 	for id, st := range ids {
 		a.mu.Lock()
 		_, exists := a.runners[id]
@@ -249,6 +272,26 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 		go r.run()
 		started = append(started, id.String())
 	}
+	var standbys []string
+	for id, st := range wantStandby {
+		a.mu.Lock()
+		_, exists := a.standbys[id]
+		a.mu.Unlock()
+		if exists || ids[id] != nil {
+			continue
+		}
+		r, err := a.newRunner(id, st)
+		if err != nil {
+			a.fail(fmt.Errorf("kstreams: start standby task %s: %w", id, err))
+			return
+		}
+		r.standby = true
+		a.mu.Lock()
+		a.standbys[id] = r
+		a.mu.Unlock()
+		go r.run()
+		standbys = append(standbys, id.String())
+	}
 	a.mu.Lock()
 	a.prevTasks = a.prevTasks[:0]
 	for id := range a.runners {
@@ -256,7 +299,8 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 	}
 	a.mu.Unlock()
 	sort.Strings(started)
-	a.log.Info("tasks assigned", "tasks", started)
+	sort.Strings(standbys)
+	a.log.Info("tasks assigned", "tasks", started, "standby_tasks", standbys)
 	a.setState(Running)
 }
 
@@ -266,5 +310,48 @@ func taskNames(rs []*runner) []string {
 		out[i] = r.id.String()
 	}
 	sort.Strings(out)
+	return out
+}
+
+func (a *App) subtopology(id int) *topology.Subtopology {
+	for _, st := range a.compiled.Subtopologies {
+		if st.ID == id {
+			return st
+		}
+	}
+	return nil
+}
+
+// stopStandbys stops standby task loops and closes their stores (their
+// last catch-up left a checkpoint behind).
+func (a *App) stopStandbys(rs []*runner) {
+	for _, r := range rs {
+		if r.stopped.CompareAndSwap(false, true) {
+			close(r.stop)
+		}
+	}
+	for _, r := range rs {
+		<-r.done
+		if err := r.stores.Close(); err != nil {
+			a.log.Warn("closing standby stores", "task", r.id.String(), "err", err)
+		}
+		a.stateDir.Release(r.id.String())
+	}
+	a.mu.Lock()
+	for _, r := range rs {
+		if a.standbys[r.id] == r {
+			delete(a.standbys, r.id)
+		}
+	}
+	a.mu.Unlock()
+}
+
+func (a *App) allStandbys() []*runner {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]*runner, 0, len(a.standbys))
+	for _, r := range a.standbys {
+		out = append(out, r)
+	}
 	return out
 }

@@ -4,9 +4,11 @@ import (
 	"fmt"
 
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -109,6 +111,16 @@ type Config struct {
 	// ends. Optional.
 	RestoreListener RestoreListener
 
+	// ApplicationServer is this instance's host:port for interactive
+	// queries, advertised to the other instances through the group so any
+	// of them can route a key to the instance that owns it. Optional.
+	ApplicationServer string
+
+	// NumStandbyReplicas is how many other instances keep a warm copy of
+	// each stateful task's stores by tailing its changelogs, so a failover
+	// restores only the tail. Default 0.
+	NumStandbyReplicas int
+
 	// ClientOptions are extra franz-go options (TLS, SASL, ...) added to
 	// every client the application makes.
 	ClientOptions []kgo.Opt
@@ -154,6 +166,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, &ConfigError{"StateCleanupDelay", fmt.Sprintf("%v is negative", c.StateCleanupDelay)}
 	case c.MinInSyncReplicas < 0:
 		return c, &ConfigError{"MinInSyncReplicas", fmt.Sprintf("%d is negative", c.MinInSyncReplicas)}
+	case c.NumStandbyReplicas < 0:
+		return c, &ConfigError{"NumStandbyReplicas", fmt.Sprintf("%d is negative", c.NumStandbyReplicas)}
+	case c.ApplicationServer != "" && !validHostPort(c.ApplicationServer):
+		return c, &ConfigError{"ApplicationServer", fmt.Sprintf("%q is not host:port", c.ApplicationServer)}
 	case c.ReplicationFactor < -1:
 		return c, &ConfigError{"ReplicationFactor", fmt.Sprintf("%d: use -1 (broker default) or a positive count", c.ReplicationFactor)}
 	}
@@ -184,4 +200,14 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
 	return c, nil
+}
+
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || port == "" {
+		return false
+	}
+	_ = host
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 65536
 }

@@ -42,6 +42,11 @@ type runner struct {
 	queued map[task.TopicPartition]*atomic.Int64
 	paused map[task.TopicPartition]*atomic.Bool
 
+	// standby runners never get input: they keep the stores caught up
+	// with the changelogs so a failover restores only the tail.
+	standby bool
+	lag     atomic.Int64 // standby: changelog records behind at the last catch-up
+
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -120,6 +125,10 @@ const batchPerTurn = 500
 
 func (r *runner) run() {
 	defer close(r.done)
+	if r.standby {
+		r.runStandby()
+		return
+	}
 	if err := r.start(); err != nil {
 		select {
 		case <-r.stop: // stopped while restoring: not a failure
@@ -363,6 +372,39 @@ func (a *App) waitForRoom(ctx context.Context) error {
 			return ctx.Err()
 		case <-a.room:
 		case <-hold.C:
+		}
+	}
+}
+
+// runStandby catches the stores up with their changelogs every second
+// until stopped, checkpointing after each pass.
+func (r *runner) runStandby() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-r.stop
+		cancel()
+	}()
+	every := min(time.Second, r.app.cfg.CommitInterval)
+	lastLog := time.Time{}
+	for {
+		lag, err := r.stores.CatchUp(ctx, r.app.changelogEnds, r.app.fetchChangelog)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			r.log.Warn("standby catch-up failed; retrying", "err", err)
+		} else {
+			r.lag.Store(lag)
+			if time.Since(lastLog) >= 10*time.Second {
+				lastLog = time.Now()
+				r.log.Info("standby task", "lag", lag)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
 		}
 	}
 }

@@ -190,3 +190,95 @@ func TestStateOfMovedTasksCleanedUpAfterDelay(t *testing.T) {
 	a2.stop(t)
 	a1.stop(t)
 }
+
+// With a standby replica, the instance that takes over a task after its
+// owner dies restores only the changelog tail its standby had not seen.
+func TestStandbyMakesFailoverRestoreOnlyTheTail(t *testing.T) {
+	c := testutil.NewCluster(t)
+	c.CreateTopic(t, "text-input", 2)
+	c.CreateTopic(t, "word-counts", 2)
+	topo := wordCountTopology(t)
+	truth := map[string]int64{}
+	var recs []*kgo.Record
+	for i := 0; i < 3000; i++ {
+		line := fmt.Sprintf("w%d x%d", i, i%50)
+		for _, w := range strings.Fields(line) {
+			truth[w]++
+		}
+		recs = append(recs, &kgo.Record{Key: []byte(fmt.Sprint(i)), Value: []byte(line)})
+	}
+	cfg := Config{ApplicationID: "standby", Brokers: c.Addrs(), CommitInterval: 100 * time.Millisecond, NumStandbyReplicas: 1}
+	rc1, rc2 := &restoreCounter{}, &restoreCounter{}
+	cfg1, cfg2 := cfg, cfg
+	cfg1.StateDir, cfg1.RestoreListener = t.TempDir(), rc1
+	cfg2.StateDir, cfg2.RestoreListener = t.TempDir(), rc2
+	a1 := start(t, topo, cfg1)
+	a2 := start(t, topo, cfg2)
+	// The instance to kill owns stateful tasks whose standbys are on the
+	// other one.
+	var victim, survivor *running
+	var survivorRC *restoreCounter
+	waitFor(t, "stateful tasks with standbys on the other instance", 30*time.Second, func() bool {
+		for _, pair := range []struct {
+			v, s *running
+			rc   *restoreCounter
+		}{{a1, a2, rc2}, {a2, a1, rc1}} {
+			pair.v.app.mu.Lock()
+			stateful := 0
+			for id := range pair.v.app.runners {
+				if id.Subtopology == 1 {
+					stateful++
+				}
+			}
+			pair.v.app.mu.Unlock()
+			pair.s.app.mu.Lock()
+			standbys := len(pair.s.app.standbys)
+			pair.s.app.mu.Unlock()
+			if stateful > 0 && standbys > 0 {
+				victim, survivor, survivorRC = pair.v, pair.s, pair.rc
+				return true
+			}
+		}
+		return false
+	})
+	c.Produce(t, "text-input", recs...)
+	merged := func() map[string]int64 {
+		m := storeContents(t, a1.app)
+		for k, v := range storeContents(t, a2.app) {
+			m[k] = v
+		}
+		return m
+	}
+	waitFor(t, "counts to match", 60*time.Second, func() bool { return fmt.Sprint(merged()) == fmt.Sprint(truth) })
+	// Let the standbys catch up, then kill the owner.
+	time.Sleep(1500 * time.Millisecond)
+	before := survivorRC.total()
+	victim.app.abort()
+	<-victim.done
+	waitFor(t, "the survivor to own every stateful task", 60*time.Second, func() bool {
+		survivor.app.gate.Lock() // r.task is set under the gate
+		defer survivor.app.gate.Unlock()
+		n := 0
+		for _, r := range survivor.app.allRunners() {
+			id := r.id
+			if id.Subtopology == 1 && r.task != nil {
+				n++
+			}
+		}
+		return n == 2
+	})
+	waitFor(t, "counts after failover", 60*time.Second, func() bool {
+		return fmt.Sprint(storeContents(t, survivor.app)) == fmt.Sprint(truth)
+	})
+	restored := survivorRC.total() - before
+	var changelog int64
+	for _, r := range c.ConsumeAll(t, "standby-counts-changelog", -1, time.Second) {
+		_ = r
+		changelog++
+	}
+	t.Logf("failover restored %d records; the changelog holds %d", restored, changelog)
+	if restored >= changelog/2 {
+		t.Fatalf("failover restored %d records, not fewer than the dead instance's half of the changelog (%d total)", restored, changelog)
+	}
+	survivor.stop(t)
+}

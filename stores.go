@@ -183,6 +183,9 @@ func (a *App) cleanupLoop(ctx context.Context) {
 		for id := range a.runners {
 			owned[id.String()] = true
 		}
+		for id := range a.standbys {
+			owned[id.String()] = true
+		}
 		a.mu.Unlock()
 		removed, err := a.stateDir.CleanUnowned(owned, a.cfg.StateCleanupDelay)
 		a.cleanMu.Unlock()

@@ -3,6 +3,9 @@
 // key, and splits the stream by protocol into the topics flows-tcp,
 // flows-udp and flows-other. Keying by flow puts every packet of a
 // conversation, request and reply alike, on one partition of the output.
+// It also counts the packets of each flow, writing every new count to the
+// topic flow-counts (key: the flow; value: the count as an 8-byte
+// big-endian integer, which kcat reads with -s value=Q).
 //
 // Usage:
 //
@@ -14,7 +17,10 @@
 // -records synthetic packets to "packets", runs the topology, and once as
 // many records have reached the output topics prints one line per output
 // topic, "<topic>: <count> records", and exits 0; it exits 1 if they do not
-// arrive within -timeout. Only records written during this run are counted.
+// arrive within -timeout. Only records written during this run are counted,
+// and flow-counts is not among the output topics counted. Unless -state-dir
+// is given, the state (the flow counts) lives in a temporary directory
+// removed on exit, as the embedded broker's topics are.
 //
 // With -records 0 it feeds nothing and runs until SIGINT or SIGTERM: start
 // it twice against one broker and the two instances share the partitions.
@@ -68,7 +74,12 @@ type Packet struct {
 }
 
 // buildTopology reads packets, re-keys each by its flow and writes it to the
-// topic of its protocol. The README shows this function's body.
+// topic of its protocol. It also counts the packets of each flow in the
+// store "flow-counts": grouping by the new key sends the packets through
+// the repartition topic "<app-id>-flow-counts-repartition", so that every
+// packet of a flow reaches the task that owns its count, and each new
+// count goes to the topic "flow-counts". The README shows this function's
+// body.
 func buildTopology() (*kstreams.Topology, error) {
 	b := kstream.NewBuilder()
 	packets := kstream.Stream(b, kstream.ConsumedWith(serde.String(), serde.JSON[Packet]()), "packets")
@@ -80,10 +91,15 @@ func buildTopology() (*kstreams.Topology, error) {
 	byProto["proto-tcp"].To("flows-tcp")
 	byProto["proto-udp"].To("flows-udp")
 	byProto["proto-other"].To("flows-other")
+	counts := kstream.Count(kstream.GroupByKey(flows), kstream.MaterializedAs[string, int64]("flow-counts"))
+	counts.ToStream().To("flow-counts", kstream.ProducedWith(serde.String(), serde.Int64()))
 	return b.Build()
 }
 
-const inputTopic = "packets"
+const (
+	inputTopic  = "packets"
+	countsTopic = "flow-counts"
+)
 
 // outputTopics are the topics buildTopology writes, in the order the
 // result lines are printed.
@@ -155,7 +171,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.brokers, "brokers", "", "comma-separated seed brokers (default: $KAFKA_BROKERS, else an embedded broker)")
 	fs.StringVar(&o.appID, "app-id", "netflow", "application id: the consumer group, shared by instances that split the work")
-	fs.StringVar(&o.stateDir, "state-dir", "", "directory for local state (default: the kstreams default under the temp dir)")
+	fs.StringVar(&o.stateDir, "state-dir", "", "directory for local state (default: a temporary directory on the embedded broker, else the kstreams default under the temp dir)")
 	fs.IntVar(&o.records, "records", 1000, "synthetic packets to feed, then wait for as many output records; 0: feed none and run until interrupted")
 	fs.IntVar(&o.expect, "expect", 0, "output records to wait for before printing counts and exiting (default: -records); 0: never stop by itself")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the output records before failing")
@@ -194,6 +210,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopBroker()
+	external := strings.Trim(o.brokers, " ,") != "" || strings.Trim(os.Getenv("KAFKA_BROKERS"), " ,") != ""
+	if !external && o.stateDir == "" {
+		// The embedded broker's topics die with it, so must the state: a
+		// store checkpointed against an earlier broker's changelog would
+		// start from that run's counts.
+		dir, err := os.MkdirTemp("", "netflow-state-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.stateDir = dir
+	}
 
 	topo, err := buildTopology()
 	if err != nil {
@@ -205,7 +233,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if err := createTopics(ctx, adm, append([]string{inputTopic}, outputTopics()...), log); err != nil {
+	if err := createTopics(ctx, adm, append([]string{inputTopic, countsTopic}, outputTopics()...), log); err != nil {
 		return err
 	}
 	// Count only what this run writes: the output topics may hold records

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -93,6 +94,60 @@ func TestTopologyRoutesByProtocol(t *testing.T) {
 		if !slices.Equal(got, want[topic]) {
 			t.Errorf("%s:\n got %+v\nwant %+v", topic, got, want[topic])
 		}
+	}
+}
+
+// TestTopologyCountsPacketsPerFlow runs buildTopology in the test driver:
+// every packet of a flow, either way, adds one to the flow's count, which
+// reaches the topic flow-counts and the store flow-counts.
+func TestTopologyCountsPacketsPerFlow(t *testing.T) {
+	topo, err := buildTopology()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testutil.NewDriver(t, topo, testutil.WithApplicationID("netflow"))
+	in := testutil.InputTopic(d, "packets", serde.String(), serde.JSON[Packet]())
+	out := testutil.OutputTopic(d, countsTopic, serde.String(), serde.Int64())
+
+	tcp := packet("tcp", "10.0.0.2", 80, "10.0.0.1", 1234)
+	udp := packet("udp", "10.0.0.1", 5353, "10.0.0.53", 53)
+	icmp := packet("icmp", "10.0.0.1", 0, "10.0.0.2", 0)
+	for _, p := range []Packet{tcp, reverse(tcp), udp, tcp, icmp, reverse(udp), reverse(tcp)} {
+		in.Pipe(p.SrcIP, p)
+	}
+	if err := d.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	const (
+		tcpFlow  = "tcp|10.0.0.1:1234|10.0.0.2:80"
+		udpFlow  = "udp|10.0.0.1:5353|10.0.0.53:53"
+		icmpFlow = "icmp|10.0.0.1:0|10.0.0.2:0"
+	)
+	// The driver commits after each packet, so each brings one update.
+	wantUpdates := []testutil.KeyValue[string, int64]{
+		{Key: tcpFlow, Value: 1},
+		{Key: tcpFlow, Value: 2},
+		{Key: udpFlow, Value: 1},
+		{Key: tcpFlow, Value: 3},
+		{Key: icmpFlow, Value: 1},
+		{Key: udpFlow, Value: 2},
+		{Key: tcpFlow, Value: 4},
+	}
+	if got := out.ReadKeyValues(); !slices.Equal(got, wantUpdates) {
+		t.Errorf("%s:\n got %+v\nwant %+v", countsTopic, got, wantUpdates)
+	}
+
+	store := testutil.StoreView(d, "flow-counts", serde.String(), serde.Int64())
+	for flow, want := range map[string]int64{tcpFlow: 4, udpFlow: 2, icmpFlow: 1} {
+		got, found, err := store.Get(flow)
+		if err != nil || !found || got != want {
+			t.Errorf("store flow-counts[%q] = %d, %v, %v; want %d", flow, got, found, err, want)
+		}
+	}
+	// Grouping by the flow key, set after the source, repartitions.
+	if n := d.Produced("netflow-flow-counts-repartition"); n != 7 {
+		t.Errorf("netflow-flow-counts-repartition got %d records, want 7", n)
 	}
 }
 
@@ -191,6 +246,56 @@ func TestRunEndToEnd(t *testing.T) {
 	if sum != 200 {
 		t.Errorf("counts sum to %d, want 200:\n%s", sum, stdout.String())
 	}
+
+	// run stopped once the flows records were out, perhaps before the
+	// counting task read every packet from the repartition topic; what it
+	// counted is committed, and a second run, feeding nothing, counts the
+	// rest. Then the latest count of every flow is exact.
+	want := map[string]int64{}
+	for _, p := range synthPackets(200, time.Now()) {
+		want[flowKey(p)]++
+	}
+	ctx2, stop := context.WithCancel(ctx)
+	defer stop()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx2, append(args, "-records", "0", "-expect", "0"), &bytes.Buffer{}, testWriter{t})
+	}()
+	var got map[string]int64
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		got = latestCounts(t, c)
+		if maps.Equal(got, want) {
+			break
+		}
+		for flow, n := range got {
+			if n > want[flow] {
+				t.Fatalf("flow %q counted %d times, want %d: a clean stop must not count a packet twice", flow, n, want[flow])
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("second run: %v", err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("latest counts in %s:\n got %v\nwant %v", countsTopic, got, want)
+	}
+}
+
+// latestCounts reads flow-counts and returns the latest count of each flow.
+func latestCounts(t *testing.T, c *testutil.Cluster) map[string]int64 {
+	t.Helper()
+	got := map[string]int64{}
+	for _, r := range c.ConsumeAll(t, countsTopic, -1, 300*time.Millisecond) {
+		n, err := serde.Int64().Deserialize(countsTopic, r.Value)
+		if err != nil {
+			t.Fatalf("%s: count of %q: %v", countsTopic, r.Key, err)
+		}
+		got[string(r.Key)] = n
+	}
+	return got
 }
 
 // TestReadmeShowsBuildTopology keeps the README's DSL example true: its

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/kstreams-go/kstreams/state"
 )
 
 // Dir is an application's state directory, <state.dir>/<application.id>,
@@ -102,4 +104,31 @@ func (d *Dir) Unlock() error {
 	d.lock.Close()
 	d.lock = nil
 	return err
+}
+
+// OffsetSums reads the checkpoint of every task directory and returns, per
+// task, the sum of its checkpointed changelog offsets.
+func (d *Dir) OffsetSums() map[string]int64 {
+	entries, err := os.ReadDir(d.root)
+	if err != nil {
+		return nil
+	}
+	out := map[string]int64{}
+	for _, e := range entries {
+		if !e.IsDir() || !isTaskName(e.Name()) {
+			continue
+		}
+		cp, err := state.ReadCheckpoint(filepath.Join(d.root, e.Name(), CheckpointFile))
+		if err != nil || len(cp) == 0 {
+			continue
+		}
+		var sum int64
+		for _, off := range cp {
+			if off > 0 {
+				sum += off
+			}
+		}
+		out[e.Name()] = sum
+	}
+	return out
 }

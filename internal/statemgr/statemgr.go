@@ -233,9 +233,53 @@ func (m *Manager) Store(name string) state.KeyValueStore { return m.top[name] }
 // Restore brings every logged store up to its changelog's end offset,
 // reading from the checkpoint (or the beginning). fetch reads one changelog
 // partition from an offset and calls apply for each batch until the end.
-func (m *Manager) Restore(ctx context.Context, endOffsets func(tps []state.TopicPartition) (map[state.TopicPartition]int64, error),
-	fetch func(ctx context.Context, tp state.TopicPartition, from, to int64, apply func(batch []state.KeyValue, lastOffset int64) error) error,
-	listener RestoreListener) error {
+func (m *Manager) Restore(ctx context.Context, endOffsets EndOffsets, fetch Fetch, listener RestoreListener) error {
+	return m.restore(ctx, endOffsets, fetch, listener, slog.LevelInfo)
+}
+
+// EndOffsets returns the end offsets of changelog partitions.
+type EndOffsets func(tps []state.TopicPartition) (map[state.TopicPartition]int64, error)
+
+// Fetch reads one changelog partition from offset from up to to and hands
+// each batch to apply.
+type Fetch func(ctx context.Context, tp state.TopicPartition, from, to int64, apply func(batch []state.KeyValue, lastOffset int64) error) error
+
+// CatchUp is Restore for a standby task: it brings the stores up to the
+// changelogs' current ends and checkpoints them, logging at debug level,
+// and returns the lag (records behind) it found before catching up.
+func (m *Manager) CatchUp(ctx context.Context, endOffsets EndOffsets, fetch Fetch) (lag int64, err error) {
+	ends, err := endOffsets(m.changelogPartitions())
+	if err != nil {
+		return 0, err
+	}
+	for tp, end := range ends {
+		if d := end - m.checkpoint[tp]; d > 0 {
+			lag += d
+		}
+	}
+	return lag, m.restore(ctx, func([]state.TopicPartition) (map[state.TopicPartition]int64, error) { return ends, nil },
+		fetch, nil, slog.LevelDebug)
+}
+
+func (m *Manager) changelogPartitions() []state.TopicPartition {
+	var tps []state.TopicPartition
+	for _, topic := range m.cfg.Changelogs {
+		tps = append(tps, state.TopicPartition{Topic: topic, Partition: m.cfg.Partition})
+	}
+	return tps
+}
+
+// OffsetSum is the sum of the changelog offsets the stores are complete up
+// to: how caught up this task's local state is, for the assignor.
+func (m *Manager) OffsetSum() int64 {
+	var sum int64
+	for _, off := range m.checkpoint {
+		sum += off
+	}
+	return sum
+}
+
+func (m *Manager) restore(ctx context.Context, endOffsets EndOffsets, fetch Fetch, listener RestoreListener, level slog.Level) error {
 	type job struct {
 		store string
 		tp    state.TopicPartition
@@ -258,8 +302,23 @@ func (m *Manager) Restore(ctx context.Context, endOffsets func(tps []state.Topic
 	for _, j := range jobs {
 		start := m.checkpoint[j.tp]
 		end := ends[j.tp]
+		if start > end {
+			// The checkpoint is past the changelog's end: the topic was
+			// recreated or this is another cluster. The local state
+			// describes something else; start over, as Kafka Streams
+			// treats a corrupted task.
+			m.cfg.Log.Warn("checkpoint is past the changelog's end; wiping the store to restore it in full",
+				"task", m.cfg.Task, "store", j.store, "changelog", j.tp.Topic, "partition", j.tp.Partition,
+				"checkpoint", start, "end", end)
+			if err := clearStore(m.inner[j.store]); err != nil {
+				return fmt.Errorf("task %s: wipe store %s: %w", m.cfg.Task, j.store, err)
+			}
+			start = 0
+			m.checkpoint[j.tp] = 0
+		}
 		if start >= end {
-			m.cfg.Log.Info("store up to date", "task", m.cfg.Task, "store", j.store, "changelog", j.tp.Topic, "offset", end)
+			m.cfg.Log.Log(ctx, level, "store up to date", "task", m.cfg.Task, "store", j.store, "changelog", j.tp.Topic,
+				"checkpoint", start, "end", end)
 			m.setRestored(j.tp, end)
 			continue
 		}
@@ -273,7 +332,7 @@ func (m *Manager) Restore(ctx context.Context, endOffsets func(tps []state.Topic
 		if listener != nil {
 			listener.OnRestoreStart(j.store, j.tp, start, end)
 		}
-		m.cfg.Log.Info("restoring store", "task", m.cfg.Task, "store", j.store, "changelog", j.tp.Topic,
+		m.cfg.Log.Log(ctx, level, "restoring store", "task", m.cfg.Task, "store", j.store, "changelog", j.tp.Topic,
 			"partition", j.tp.Partition, "from", start, "to", end)
 		err := fetch(ctx, j.tp, start, end, func(batch []state.KeyValue, last int64) error {
 			if err := inner.RestoreBatch(batch); err != nil {
@@ -297,7 +356,7 @@ func (m *Manager) Restore(ctx context.Context, endOffsets func(tps []state.Topic
 		if listener != nil {
 			listener.OnRestoreEnd(j.store, j.tp, total)
 		}
-		m.cfg.Log.Info("restored store", "task", m.cfg.Task, "store", j.store, "records", total,
+		m.cfg.Log.Log(ctx, level, "restored store", "task", m.cfg.Task, "store", j.store, "records", total,
 			"took", time.Since(began).Round(time.Millisecond))
 	}
 	// Make the restored state durable and say so, so a crash now does not
