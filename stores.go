@@ -117,44 +117,68 @@ func (a *App) fetchChangelog(ctx context.Context, tp state.TopicPartition, from,
 		return err
 	}
 	defer cl.Close()
-	batch := make([]state.KeyValue, 0, restoreBatch)
-	next := from
-	for next < to {
-		// A poll that finds nothing for a while means the rest below the
-		// end offset is transaction markers or compacted away.
-		pollCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		fetches := cl.PollRecords(pollCtx, restoreBatch)
-		timedOut := pollCtx.Err() != nil
-		cancel()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		fetches.EachError(func(_ string, _ int32, err error) {
-			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
-				a.log.Warn("changelog fetch error; retrying", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-			}
-		})
-		batch = batch[:0]
-		last := next - 1
-		fetches.EachRecord(func(rec *kgo.Record) {
-			if rec.Offset >= to {
+	// Fetching and writing overlap: one goroutine polls while this one
+	// writes the previous batch into the store.
+	type fetched struct {
+		batch []state.KeyValue
+		last  int64
+	}
+	batches := make(chan fetched, 2)
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	defer stopFetch()
+	fetchErr := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		next := from
+		for next < to {
+			// A poll that finds nothing for a while means the rest below
+			// the end offset is transaction markers or compacted away.
+			pollCtx, cancel := context.WithTimeout(fetchCtx, 2*time.Second)
+			fetches := cl.PollRecords(pollCtx, restoreBatch)
+			timedOut := pollCtx.Err() != nil
+			cancel()
+			if err := fetchCtx.Err(); err != nil {
+				fetchErr <- err
 				return
 			}
-			batch = append(batch, state.KeyValue{Key: rec.Key, Value: rec.Value})
-			last = rec.Offset
-		})
-		if len(batch) > 0 {
-			if err := apply(batch, last); err != nil {
-				return err
+			fetches.EachError(func(_ string, _ int32, err error) {
+				if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+					a.log.Warn("changelog fetch error; retrying", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+				}
+			})
+			f := fetched{batch: make([]state.KeyValue, 0, fetches.NumRecords()), last: next - 1}
+			fetches.EachRecord(func(rec *kgo.Record) {
+				if rec.Offset >= to {
+					return
+				}
+				f.batch = append(f.batch, state.KeyValue{Key: rec.Key, Value: rec.Value})
+				f.last = rec.Offset
+			})
+			if len(f.batch) > 0 {
+				select {
+				case batches <- f:
+				case <-fetchCtx.Done():
+					fetchErr <- fetchCtx.Err()
+					return
+				}
+			}
+			if f.last >= next {
+				next = f.last + 1
+			} else if timedOut {
+				break
 			}
 		}
-		if last >= next {
-			next = last + 1
-		} else if timedOut {
-			break
+		fetchErr <- nil
+	}()
+	for f := range batches {
+		if err := apply(f.batch, f.last); err != nil {
+			stopFetch()
+			for range batches { // let the fetcher finish
+			}
+			return err
 		}
 	}
-	return nil
+	return <-fetchErr
 }
 
 // cleanupLoop removes task directories this instance no longer owns once

@@ -114,6 +114,10 @@ func OpenPebble(dir string, opts PebbleOptions) (db *PebbleDB, err error) {
 	// and decompress a block from disk. So the cache Pebble gets is
 	// CacheSize on top of the memtables.
 	po.CacheSize += memTablesCharged * int64(po.MemTableSize)
+	// Restores write as fast as the changelog can be fetched; with the
+	// default of two memtables a write waits whenever one is being
+	// flushed. Four let writes go on through a flush.
+	po.MemTableStopWritesThreshold = 4
 	// Bloom filters, as Kafka Streams configures RocksDB: a Get of an
 	// absent key (the first record of every key in an aggregation) then
 	// skips sstables without reading their blocks. Set on L0, Pebble
