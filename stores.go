@@ -109,7 +109,6 @@ func (a *App) fetchChangelog(ctx context.Context, tp state.TopicPartition, from,
 		kgo.SeedBrokers(a.cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(from)}}),
 		kgo.FetchMaxWait(100 * time.Millisecond),
-		kgo.FetchMaxPartitionBytes(8 << 20),
 	}
 	opts = append(opts, a.cfg.ClientOptions...)
 	cl, err := kgo.NewClient(opts...)

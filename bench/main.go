@@ -1,13 +1,17 @@
 // Command bench measures kstreams against raw franz-go doing the same work
 // on the same broker in the same run, and prints one line per scenario:
 //
-//	scenario=stateless ours=… rec/s baseline=… rec/s ratio=…
+//	scenario=stateless records=… ours=… rec/s baseline=… rec/s ratio=…
+//	scenario=count records=… ours=… rec/s baseline=… rec/s ratio=…
+//	scenario=restore records=… ours=… rec/s baseline=… rec/s ratio=…
+//	scenario=memory keys=… ours=… MB baseline=… MB
 //
 // By default it starts an embedded kfake cluster; -brokers points it at a
 // real one. Each side reads the same pre-produced input topic from the
-// start, with its own consumer group, and the clock runs from the moment
-// the group assigned partitions until every expected output record is
-// acknowledged (the output topic's end offsets reach the expected count).
+// start, with its own consumer group; each scenario's file says when its
+// clocks start and stop. The memory scenario runs each side in a child
+// process of this program (the hidden -memory-child flag) and reports its
+// peak RSS.
 package main
 
 import (
@@ -18,6 +22,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"sort"
 	"strings"
 	"time"
@@ -37,6 +42,10 @@ type options struct {
 	timeout    time.Duration
 	rounds     int
 	only       string
+	// memoryKeys is the memory scenario's distinct keys (one record each).
+	memoryKeys int
+	cpuProfile string
+	trace      string
 }
 
 func main() {
@@ -48,15 +57,24 @@ func main() {
 	flag.IntVar(&o.keys, "keys", 10_000, "distinct keys")
 	var parts int
 	flag.IntVar(&parts, "partitions", 4, "partitions of every topic")
-	flag.StringVar(&o.scenario, "scenario", "all", "scenario to run: stateless or all")
+	flag.StringVar(&o.scenario, "scenario", "all", "scenario to run: "+strings.Join(scenarioOrder, ", ")+" or all (in that order)")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds per scenario; the two sides alternate who goes first, and the median is reported")
 	flag.StringVar(&o.only, "only", "", "run one side only (ours or baseline), for profiling")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "give up on a scenario after this long")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.IntVar(&o.memoryKeys, "memory-keys", 0, "distinct keys the memory scenario counts (default: min(10000000, 10*records))")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file; the memory scenario's child processes write theirs to this name plus .ours and .baseline")
+	flag.StringVar(&o.trace, "trace", "", "write a runtime execution trace of the whole run to this file (go tool trace; -pprof=sync shows where goroutines blocked)")
+	// -memory-child runs one side of the memory scenario: this program
+	// re-executes itself so that side's peak RSS is its own.
+	child := flag.String("memory-child", "", "")
+	flag.Usage = usage
 	flag.Parse()
 	o.partitions = int32(parts)
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
+	if o.memoryKeys <= 0 {
+		o.memoryKeys = min(10_000_000, 10*o.records)
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
@@ -65,10 +83,28 @@ func main() {
 			fmt.Fprintln(os.Stderr, "bench:", err)
 			os.Exit(1)
 		}
-		defer pprof.StopCPUProfile()
 	}
-	if err := run(o, brokers); err != nil {
-		pprof.StopCPUProfile()
+	if o.trace != "" && *child == "" {
+		f, err := os.Create(o.trace)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		if err := trace.Start(f); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+	}
+	var err error
+	if *child != "" {
+		o.brokers = strings.Split(brokers, ",")
+		err = memoryChild(o, *child)
+	} else {
+		err = run(o, brokers)
+	}
+	pprof.StopCPUProfile()
+	trace.Stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -80,20 +116,46 @@ type side func(ctx context.Context) (time.Duration, error)
 // scenario prepares topics and input on o.brokers and returns both sides.
 type scenario func(ctx context.Context, o options) (ours, baseline side, err error)
 
+// scenarios are the timed scenarios; memory, which measures peak RSS in
+// child processes, is run apart.
 var scenarios = map[string]scenario{
 	"stateless": stateless,
+	"count":     count,
+	"restore":   restore,
 }
 
-var scenarioOrder = []string{"stateless"}
+var scenarioOrder = []string{"stateless", "count", "restore", "memory"}
+
+// usage is flag's default usage without the hidden -memory-child flag.
+func usage() {
+	fmt.Fprintf(flag.CommandLine.Output(), "Usage of %s:\n", os.Args[0])
+	all := flag.CommandLine
+	shown := flag.NewFlagSet("", flag.ContinueOnError)
+	shown.SetOutput(all.Output())
+	all.VisitAll(func(f *flag.Flag) {
+		if f.Name != "memory-child" {
+			shown.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+	shown.PrintDefaults()
+}
 
 func run(o options, brokers string) error {
-	if o.scenario != "all" {
+	if o.scenario != "all" && o.scenario != "memory" {
 		if _, ok := scenarios[o.scenario]; !ok {
 			return fmt.Errorf("unknown scenario %q", o.scenario)
 		}
 	}
 	for _, name := range scenarioOrder {
 		if o.scenario != "all" && o.scenario != name {
+			continue
+		}
+		if name == "memory" {
+			ours, base, err := memoryScenario(o, brokers)
+			if err != nil {
+				return fmt.Errorf("scenario memory: %w", err)
+			}
+			fmt.Printf("scenario=memory keys=%d ours=%.0f MB baseline=%.0f MB\n", o.memoryKeys, mb(ours.peakKB), mb(base.peakKB))
 			continue
 		}
 		res, err := rounds(o, brokers, scenarios[name])
@@ -170,6 +232,9 @@ func median(xs []float64) float64 {
 	return s[len(s)/2]
 }
 
+// debug turns on progress output on stderr (KSTREAMS_BENCH_DEBUG=1).
+var debug = os.Getenv("KSTREAMS_BENCH_DEBUG") != ""
+
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func admin(o options) (*kadm.Client, func(), error) {
@@ -239,4 +304,88 @@ func waitForEnd(ctx context.Context, adm *kadm.Client, topic string, want int64)
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+}
+
+// endOffsets returns the end offset of every partition of topic.
+func endOffsets(ctx context.Context, adm *kadm.Client, topic string) (map[int32]int64, error) {
+	listed, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, err
+	}
+	ends := map[int32]int64{}
+	var firstErr error
+	listed.Each(func(l kadm.ListedOffset) {
+		if l.Err != nil && firstErr == nil {
+			firstErr = fmt.Errorf("end offset of %s-%d: %w", l.Topic, l.Partition, l.Err)
+		}
+		ends[l.Partition] = l.Offset
+	})
+	if len(ends) == 0 && firstErr == nil {
+		firstErr = fmt.Errorf("no end offsets for %s", topic)
+	}
+	return ends, firstErr
+}
+
+// readAll reads every record of topic up to its current end offsets.
+func readAll(ctx context.Context, o options, topic string, fn func(*kgo.Record)) (int64, error) {
+	adm, closeAdm, err := admin(o)
+	if err != nil {
+		return 0, err
+	}
+	defer closeAdm()
+	ends, err := endOffsets(ctx, adm, topic)
+	if err != nil {
+		return 0, err
+	}
+	return readTo(ctx, o, topic, ends, fn)
+}
+
+// readTo reads the partitions of topic directly (no consumer group) from
+// the start until each reaches its end offset in ends, calling fn for
+// every record below it, and returns how many it read.
+func readTo(ctx context.Context, o options, topic string, ends map[int32]int64, fn func(*kgo.Record)) (int64, error) {
+	parts := map[int32]kgo.Offset{}
+	for p, end := range ends {
+		if end > 0 {
+			parts[p] = kgo.NewOffset().AtStart()
+		}
+	}
+	if len(parts) == 0 {
+		return 0, nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(o.brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: parts}))
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	var n int64
+	done := map[int32]bool{}
+	left := len(parts)
+	for left > 0 {
+		fetches := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return n, fmt.Errorf("read %s: %d records, %d partitions not at their end: %w", topic, n, left, err)
+		}
+		if err := fetches.Err(); err != nil {
+			return n, fmt.Errorf("read %s: %w", topic, err)
+		}
+		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+			if len(fp.Records) == 0 {
+				return
+			}
+			end := ends[fp.Partition]
+			for _, r := range fp.Records {
+				if r.Offset < end {
+					fn(r)
+					n++
+				}
+			}
+			if !done[fp.Partition] && fp.Records[len(fp.Records)-1].Offset+1 >= end {
+				done[fp.Partition] = true
+				left--
+			}
+		})
+	}
+	return n, nil
 }
