@@ -53,7 +53,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kstreams-go/kstreams"
@@ -233,7 +232,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if err := createTopics(ctx, adm, append([]string{inputTopic, countsTopic}, outputTopics()...), log); err != nil {
+	if err := embedded.CreateTopics(ctx, adm, append([]string{inputTopic, countsTopic}, outputTopics()...), log); err != nil {
 		return err
 	}
 	// Count only what this run writes: the output topics may hold records
@@ -299,25 +298,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	for _, topic := range outputTopics() {
 		fmt.Fprintf(stdout, "%s: %d records\n", topic, counts[topic])
-	}
-	return nil
-}
-
-// createTopics creates topics with 4 partitions and the broker's default
-// replication; a topic that already exists is left as it is.
-func createTopics(ctx context.Context, adm *kadm.Client, topics []string, log *slog.Logger) error {
-	resp, err := adm.CreateTopics(ctx, 4, -1, nil, topics...)
-	if err != nil {
-		return fmt.Errorf("create topics %v: %w", topics, err)
-	}
-	for _, r := range resp.Sorted() {
-		switch {
-		case errors.Is(r.Err, kerr.TopicAlreadyExists):
-		case r.Err != nil:
-			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
-		default:
-			log.Info("created topic", "topic", r.Topic, "partitions", r.NumPartitions)
-		}
 	}
 	return nil
 }

@@ -51,7 +51,6 @@ import (
 	"unicode"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kstreams-go/kstreams"
@@ -194,7 +193,7 @@ func runOn(ctx context.Context, brokers []string, o options, stdout io.Writer, l
 		return fmt.Errorf("client for %v: %w", brokers, err)
 	}
 	defer cl.Close()
-	if err := createTopics(ctx, kadm.NewClient(cl), []string{inputTopic, outputTopic}, log); err != nil {
+	if err := embedded.CreateTopics(ctx, kadm.NewClient(cl), []string{inputTopic, outputTopic}, log); err != nil {
 		return err
 	}
 
@@ -257,25 +256,6 @@ func runOn(ctx context.Context, brokers []string, o options, stdout io.Writer, l
 	}
 	for _, wc := range top(counts, 10) {
 		fmt.Fprintf(stdout, "%s %d\n", wc.word, wc.count)
-	}
-	return nil
-}
-
-// createTopics creates topics with 4 partitions and the broker's default
-// replication; a topic that already exists is left as it is.
-func createTopics(ctx context.Context, adm *kadm.Client, topics []string, log *slog.Logger) error {
-	resp, err := adm.CreateTopics(ctx, 4, -1, nil, topics...)
-	if err != nil {
-		return fmt.Errorf("create topics %v: %w", topics, err)
-	}
-	for _, r := range resp.Sorted() {
-		switch {
-		case errors.Is(r.Err, kerr.TopicAlreadyExists):
-		case r.Err != nil:
-			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
-		default:
-			log.Info("created topic", "topic", r.Topic, "partitions", r.NumPartitions)
-		}
 	}
 	return nil
 }

@@ -4,10 +4,15 @@
 package embedded
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -47,4 +52,23 @@ func split(s string) []string {
 		}
 	}
 	return out
+}
+
+// CreateTopics creates topics with 4 partitions each; topics that already
+// exist are left as they are.
+func CreateTopics(ctx context.Context, adm *kadm.Client, topics []string, log *slog.Logger) error {
+	resp, err := adm.CreateTopics(ctx, 4, -1, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("create topics %v: %w", topics, err)
+	}
+	for _, r := range resp.Sorted() {
+		switch {
+		case errors.Is(r.Err, kerr.TopicAlreadyExists):
+		case r.Err != nil:
+			return fmt.Errorf("create topic %s: %w", r.Topic, r.Err)
+		default:
+			log.Info("created topic", "topic", r.Topic, "partitions", r.NumPartitions)
+		}
+	}
+	return nil
 }
