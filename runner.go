@@ -91,7 +91,6 @@ func (r *runner) start() error {
 		}
 		stores = r.stores.Stores()
 	}
-	var t *task.Task
 	t, err := task.New(task.Config{
 		ID:                     r.id,
 		ApplicationID:          r.app.cfg.ApplicationID,

@@ -94,7 +94,7 @@ func statelessOurs(ctx context.Context, o options, in, out string, want int64) (
 		return 0, err
 	}
 	d := time.Since(start)
-	if os.Getenv("KSTREAMS_BENCH_DEBUG") != "" {
+	if debug {
 		st := app.Stats()
 		fmt.Fprintf(os.Stderr, "  kstreams: holds=%d pauses=%d\n", st.Holds.Load(), st.Pauses.Load())
 	}
