@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kstreams-go/kstreams/internal/statemgr"
@@ -116,6 +117,17 @@ type Config struct {
 	// of them can route a key to the instance that owns it. Optional.
 	ApplicationServer string
 
+	// ServeQueries makes Run listen on ApplicationServer and serve
+	// App.Handler() there: the interactive-query REST API under /v1/ and
+	// Prometheus metrics under /metrics. Needs ApplicationServer. Default
+	// false: mount App.Handler() in your own server, or serve nothing.
+	ServeQueries bool
+
+	// Registerer receives the application's Prometheus metrics. Default
+	// nil: a registry of the app's own, served at /metrics by Handler.
+	// Nothing is ever registered globally.
+	Registerer prometheus.Registerer
+
 	// NumStandbyReplicas is how many other instances keep a warm copy of
 	// each stateful task's stores by tailing its changelogs, so a failover
 	// restores only the tail. Default 0.
@@ -170,6 +182,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, &ConfigError{"NumStandbyReplicas", fmt.Sprintf("%d is negative", c.NumStandbyReplicas)}
 	case c.ApplicationServer != "" && !validHostPort(c.ApplicationServer):
 		return c, &ConfigError{"ApplicationServer", fmt.Sprintf("%q is not host:port", c.ApplicationServer)}
+	case c.ServeQueries && c.ApplicationServer == "":
+		return c, &ConfigError{"ServeQueries", "needs ApplicationServer (host:port to listen on)"}
 	case c.ReplicationFactor < -1:
 		return c, &ConfigError{"ReplicationFactor", fmt.Sprintf("%d: use -1 (broker default) or a positive count", c.ReplicationFactor)}
 	}
