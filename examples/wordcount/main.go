@@ -6,6 +6,7 @@
 //
 //	go run ./examples/wordcount [-brokers HOST:PORT,...] [-app-id wordcount] [-state-dir DIR]
 //	                            [-records N] [-commit-interval 1s] [-timeout 60s]
+//	                            [-http HOST:PORT] [-standbys N] [-session-timeout 45s]
 //
 // A word is a run of letters and digits, lower-cased: "Hello, hello!" is
 // the word "hello" twice. Input records are lines of text (string key and
@@ -29,6 +30,20 @@
 // "<app-id>-counts-changelog", and carries on from the last committed
 // input offset.
 //
+// With -http HOST:PORT the instance serves the interactive-query REST API
+// and Prometheus metrics there, and advertises that address to the other
+// instances of the application, so any of them answers for any word:
+//
+//	curl http://HOST:PORT/v1/stores/counts/keys/hello   # {"key":"hello","value":42}
+//	curl http://HOST:PORT/v1/metadata                   # which instance owns which task
+//	curl http://HOST:PORT/metrics
+//
+// -standbys N keeps N warm copies of each task's counts on other instances,
+// so when an instance dies the one that takes its tasks over restores only
+// the tail of the changelog. -session-timeout is how long the group waits
+// for a silent instance before moving its tasks (default 45s, Kafka's;
+// heartbeats go every third of it, or every 3s if that is sooner).
+//
 // Logs go to stderr; stdout carries only the result lines.
 package main
 
@@ -41,6 +56,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -112,6 +128,11 @@ type options struct {
 	records        int
 	commitInterval time.Duration
 	timeout        time.Duration
+	// httpAddr is where the query API and /metrics are served, and the
+	// endpoint advertised to the other instances; "" serves nothing.
+	httpAddr       string
+	standbys       int
+	sessionTimeout time.Duration
 	// external: the brokers come from -brokers or KAFKA_BROKERS, not from
 	// an embedded broker started for this run.
 	external bool
@@ -133,6 +154,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.records, "records", defaultRecords, "synthetic lines to feed; with -brokers the default is 0")
 	fs.DurationVar(&o.commitInterval, "commit-interval", time.Second, "how often processed input offsets are committed and the store checkpointed")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "on the embedded broker, how long to wait for every word to be counted")
+	fs.StringVar(&o.httpAddr, "http", "", "host:port to serve the query API (/v1/) and Prometheus metrics (/metrics) on, advertised to the other instances (default: serve nothing)")
+	fs.IntVar(&o.standbys, "standbys", 0, "standby replicas: warm copies of each task's store kept on other instances")
+	fs.DurationVar(&o.sessionTimeout, "session-timeout", 45*time.Second, "how long the group waits for a silent instance before moving its tasks; heartbeats go every third of it, at most 3s apart")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -153,6 +177,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-commit-interval %v: must be positive", o.commitInterval)
 	case o.timeout <= 0:
 		return o, fmt.Errorf("-timeout %v: must be positive", o.timeout)
+	case o.standbys < 0:
+		return o, fmt.Errorf("-standbys %d: must not be negative", o.standbys)
+	case o.sessionTimeout <= 0:
+		return o, fmt.Errorf("-session-timeout %v: must be positive", o.sessionTimeout)
+	}
+	if o.httpAddr != "" {
+		// The address is advertised to the other instances, which dial it:
+		// it needs a port, and a host they can reach.
+		host, port, err := net.SplitHostPort(o.httpAddr)
+		if err != nil || port == "" || port == "0" {
+			return o, fmt.Errorf("-http %q: want host:port with a fixed port", o.httpAddr)
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			return o, fmt.Errorf("-http %q: the address is advertised to the other instances, so the host must be one they can reach", o.httpAddr)
+		}
 	}
 	return o, nil
 }
@@ -203,6 +242,17 @@ func runOn(ctx context.Context, brokers []string, o options, stdout io.Writer, l
 		StateDir:       o.stateDir,
 		CommitInterval: o.commitInterval,
 		Logger:         log,
+
+		ApplicationServer:  o.httpAddr,
+		ServeQueries:       o.httpAddr != "",
+		NumStandbyReplicas: o.standbys,
+		ClientOptions: []kgo.Opt{
+			kgo.SessionTimeout(o.sessionTimeout),
+			// A member learns of a rebalance from a heartbeat's answer, so
+			// heartbeats stay at most Kafka's default 3s apart even when a
+			// third of a long session timeout would allow more.
+			kgo.HeartbeatInterval(min(o.sessionTimeout/3, 3*time.Second)),
+		},
 	})
 	if err != nil {
 		return err

@@ -140,6 +140,12 @@ func TestParseFlags(t *testing.T) {
 		{"negative records", "", []string{"-records", "-1"}, 0, false, true},
 		{"zero commit interval", "", []string{"-commit-interval", "0s"}, 0, false, true},
 		{"stray argument", "", []string{"extra"}, 0, false, true},
+		{"negative standbys", "", []string{"-standbys", "-1"}, 0, false, true},
+		{"zero session timeout", "", []string{"-session-timeout", "0s"}, 0, false, true},
+		{"http without port", "", []string{"-http", "127.0.0.1"}, 0, false, true},
+		{"http on port 0", "", []string{"-http", "127.0.0.1:0"}, 0, false, true},
+		{"http on a wildcard host", "", []string{"-http", "0.0.0.0:8080"}, 0, false, true},
+		{"http without host", "", []string{"-http", ":8080"}, 0, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -150,6 +156,37 @@ func TestParseFlags(t *testing.T) {
 			}
 			if err == nil && (o.records != tt.records || o.untilCounted != tt.untilCounted) {
 				t.Errorf("records %d, untilCounted %v; want %d, %v", o.records, o.untilCounted, tt.records, tt.untilCounted)
+			}
+		})
+	}
+}
+
+// TestParseFlagsServing checks the flags of an instance in a cluster of
+// several: the query address, standbys and session timeout.
+func TestParseFlagsServing(t *testing.T) {
+	tests := []struct {
+		name     string
+		args     []string
+		http     string
+		standbys int
+		session  time.Duration
+	}{
+		{"defaults", nil, "", 0, 45 * time.Second},
+		{"http", []string{"-http", "127.0.0.1:8080"}, "127.0.0.1:8080", 0, 45 * time.Second},
+		{"http by name", []string{"-http", "localhost:8080"}, "localhost:8080", 0, 45 * time.Second},
+		{"standbys", []string{"-standbys", "2"}, "", 2, 45 * time.Second},
+		{"session timeout", []string{"-session-timeout", "6s"}, "", 0, 6 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("KAFKA_BROKERS", "")
+			o, err := parseFlags(append([]string{"-brokers", "127.0.0.1:9092"}, tt.args...), &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.httpAddr != tt.http || o.standbys != tt.standbys || o.sessionTimeout != tt.session {
+				t.Errorf("http %q, standbys %d, session timeout %v; want %q, %d, %v",
+					o.httpAddr, o.standbys, o.sessionTimeout, tt.http, tt.standbys, tt.session)
 			}
 		})
 	}
