@@ -107,7 +107,7 @@ func aggregate[K, V, VA any](g *GroupedStream[K, V], op, store string, m Materia
 	g.build(funcName, store, func() topology.Processor {
 		return &streamAggregate[K, V, VA]{tableStore: newTableStore(store, ks, vs), step: step}
 	})
-	addStore(b, store, m, funcName)
+	addStore(b, store, m, funcName, ks, vs)
 	return NewTable(b, funcName, ks, vs, store)
 }
 

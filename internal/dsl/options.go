@@ -104,6 +104,10 @@ type Materialized[K, V any] struct {
 	// CachingDisabled sends every update downstream at once instead of
 	// collapsing the updates of a key between commits.
 	CachingDisabled bool
+	// KeyParser reads a key written as text, as in an interactive-query
+	// URL. Nil: strings as they are, integers in decimal, other types as
+	// JSON.
+	KeyParser func(text string) (K, error)
 }
 
 func lastOf[T any](opts []T) T {

@@ -72,7 +72,7 @@ func SourceTable[K, V any](b *Builder, c Consumed[K, V], topic string, m Materia
 	b.Fail(b.topo.AddProcessor(node, func() topology.Processor {
 		return &tableSource[K, V]{tableStore: newTableStore(store, ks, vs)}
 	}, src.node))
-	addStore(b, store, m, node)
+	addStore(b, store, m, node, ks, vs)
 	return NewTable(b, node, tks, tvs, store)
 }
 
@@ -280,7 +280,7 @@ func tableAggregate[K, V, VA any](g *GroupedTable[K, V], op, store string, m Mat
 	funcName := g.build(op, store, func() topology.Processor {
 		return &tableAggregator[K, VA]{tableStore: newTableStore(store, ks, vs), step: step}
 	})
-	addStore(g.b, store, m, funcName)
+	addStore(g.b, store, m, funcName, ks, vs)
 	return NewTable(g.b, funcName, ks, vs, store)
 }
 

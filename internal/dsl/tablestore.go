@@ -147,13 +147,15 @@ func boxOrNil[V any](v V) any {
 	return x
 }
 
-// addStore declares a materialized store and connects it to processor.
-func addStore[K, V any](b *Builder, name string, m Materialized[K, V], processor string) {
+// addStore declares a materialized store, written with ks and vs, and
+// connects it to processor.
+func addStore[K, V any](b *Builder, name string, m Materialized[K, V], processor string, ks serde.Serde[K], vs serde.Serde[V]) {
 	b.Fail(b.topo.AddStore(topology.StoreSpec{
 		Name:      name,
 		InMemory:  m.InMemory,
 		Logging:   !m.LoggingDisabled,
 		LogConfig: m.LogConfig,
 		Caching:   !m.CachingDisabled,
+		Codec:     storeCodec(ks, vs, m.KeyParser),
 	}, processor))
 }

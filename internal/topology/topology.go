@@ -72,6 +72,28 @@ type StoreSpec struct {
 	LogConfig map[string]string
 	// Caching puts a write cache in front of the store.
 	Caching bool
+	// Codec turns the store's bytes into typed keys and values for
+	// interactive queries; nil for a store of raw bytes.
+	Codec *StoreCodec
+}
+
+// StoreCodec is how interactive queries read a store: the DSL knows the
+// store's types and serdes, the query layer only sees bytes. Serdes are
+// given the store's changelog topic name, as the processors writing the
+// store give them.
+type StoreCodec struct {
+	// KeyType and ValueType name the Go types, as in "string" or "int64".
+	KeyType, ValueType string
+	// KeySerde and ValueSerde are the store's serde.Serde[K] and
+	// serde.Serde[V], for typed access.
+	KeySerde, ValueSerde any
+	// ParseKey parses a key written as text (in a URL) into a K.
+	ParseKey func(text string) (any, error)
+	// SerializeKey and DeserializeKey convert a K; DeserializeValue reads
+	// a V.
+	SerializeKey     func(topic string, key any) ([]byte, error)
+	DeserializeKey   func(topic string, b []byte) (any, error)
+	DeserializeValue func(topic string, b []byte) (any, error)
 }
 
 // ChangelogTopic is the changelog topic name of a store, without the
