@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"sync"
@@ -89,7 +90,11 @@ type App struct {
 	done      chan struct{}
 	aborting  atomic.Bool
 
-	stats Stats
+	stats   Stats
+	metrics *metrics
+
+	handlerOnce sync.Once
+	handler     http.Handler
 }
 
 // Stats are running totals, readable while the app runs.
@@ -133,6 +138,9 @@ func New(topo *Topology, cfg Config) (*App, error) {
 		clientReady: make(chan struct{}),
 		closing:     make(chan struct{}),
 		done:        make(chan struct{}),
+	}
+	if a.metrics, err = newMetrics(a); err != nil {
+		return nil, &ConfigError{"Registerer", err.Error()}
 	}
 	return a, nil
 }
@@ -193,6 +201,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("kstreams: config StateDir: %w", err)
 	}
 	defer a.stateDir.Unlock()
+
+	if a.cfg.ServeQueries {
+		stopServing, err := a.serveQueries()
+		if err != nil {
+			return err
+		}
+		defer stopServing()
+	}
 
 	adminClient, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(a.cfg.Brokers...)}, a.cfg.ClientOptions...)...)
 	if err != nil {

@@ -129,6 +129,7 @@ func (a *App) stopRunners(rs []*runner) {
 	}
 	for _, r := range rs {
 		<-r.done
+		r.endQueries()
 		if r.task != nil {
 			if err := r.task.Close(); err != nil {
 				a.log.Warn("closing task", "task", r.id.String(), "err", err)
@@ -332,6 +333,7 @@ func (a *App) stopStandbys(rs []*runner) {
 	}
 	for _, r := range rs {
 		<-r.done
+		r.endQueries()
 		if err := r.stores.Close(); err != nil {
 			a.log.Warn("closing standby stores", "task", r.id.String(), "err", err)
 		}
@@ -341,6 +343,7 @@ func (a *App) stopStandbys(rs []*runner) {
 	for _, r := range rs {
 		if a.standbys[r.id] == r {
 			delete(a.standbys, r.id)
+			a.metrics.standbyLag.DeleteLabelValues(r.id.String())
 		}
 	}
 	a.mu.Unlock()

@@ -47,6 +47,12 @@ type runner struct {
 	standby bool
 	lag     atomic.Int64 // standby: changelog records behind at the last catch-up
 
+	// queryable is true while interactive queries may read the stores:
+	// from the end of the restore until the stores are closed. Queries
+	// hold queryMu shared while they read, so closing waits for them.
+	queryMu   sync.RWMutex
+	queryable bool
+
 	wake    chan struct{}
 	stop    chan struct{}
 	done    chan struct{}
@@ -105,7 +111,20 @@ func (r *runner) start() error {
 	r.app.gate.RLock()
 	r.task = t
 	r.app.gate.RUnlock()
+	if r.stores != nil {
+		r.queryMu.Lock()
+		r.queryable = true
+		r.queryMu.Unlock()
+	}
 	return nil
+}
+
+// endQueries makes the stores unreadable for interactive queries and
+// waits for the queries reading them; stores close after it.
+func (r *runner) endQueries() {
+	r.queryMu.Lock()
+	r.queryable = false
+	r.queryMu.Unlock()
 }
 
 // push hands fetched records of one partition to the runner.
@@ -395,6 +414,7 @@ func (r *runner) runStandby() {
 			r.log.Warn("standby catch-up failed; retrying", "err", err)
 		} else {
 			r.lag.Store(lag)
+			r.app.metrics.standbyLag.WithLabelValues(r.id.String()).Set(float64(lag))
 			if time.Since(lastLog) >= 10*time.Second {
 				lastLog = time.Now()
 				r.log.Info("standby task", "lag", lag)

@@ -65,7 +65,7 @@ func (a *App) restore(r *runner) error {
 		case <-ctx.Done():
 		}
 	}()
-	return r.stores.Restore(ctx, a.changelogEnds, a.fetchChangelog, a.cfg.RestoreListener)
+	return r.stores.Restore(ctx, a.changelogEnds, a.fetchChangelog, countingRestoreListener{a.metrics, a.cfg.RestoreListener})
 }
 
 func (a *App) changelogEnds(tps []state.TopicPartition) (map[state.TopicPartition]int64, error) {

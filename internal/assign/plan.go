@@ -181,7 +181,23 @@ func (s *planner) assignActive() {
 		l := sCount[i]
 		return l < sBase || (l == sBase && sBig < sExtra)
 	}
+	// Each sub-topology's tasks are spread too (at most ceil(its tasks/m)
+	// per member on the sticky and state-aware passes): sub-topologies do
+	// different work, and a member holding all of one would carry all of
+	// that load.
+	perSub := map[int]int{}
+	for _, t := range s.tasks {
+		perSub[t.Subtopology]++
+	}
+	subCount := make([]map[int]int, m)
+	for i := range subCount {
+		subCount[i] = map[int]int{}
+	}
+	subRoom := func(i int, t Task) bool {
+		return subCount[i][t.Subtopology] < (perSub[t.Subtopology]+m-1)/m
+	}
 	give := func(i int, t Task) {
+		subCount[i][t.Subtopology]++
 		s.active[i] = append(s.active[i], t)
 		s.owner[t] = i
 		if len(s.active[i]) == base+1 {
@@ -220,7 +236,7 @@ func (s *planner) assignActive() {
 		}
 		slices.SortStableFunc(claimants, func(i, j int) int { return s.moreState(i, j, t) })
 		for _, i := range claimants {
-			if room(i) && sRoom(i, t) {
+			if room(i) && sRoom(i, t) && subRoom(i, t) {
 				give(i, t)
 				break
 			}
@@ -234,7 +250,7 @@ func (s *planner) assignActive() {
 		}
 		best := -1
 		for i := range s.ms {
-			if _, ok := s.state(i, t); !ok || !room(i) || !sRoom(i, t) {
+			if _, ok := s.state(i, t); !ok || !room(i) || !sRoom(i, t) || !subRoom(i, t) {
 				continue
 			}
 			if best < 0 {
@@ -272,6 +288,10 @@ func (s *planner) assignActive() {
 					best = i
 				case pass && sCount[i] != sCount[best]:
 					if sCount[i] < sCount[best] {
+						best = i
+					}
+				case subCount[i][t.Subtopology] != subCount[best][t.Subtopology]:
+					if subCount[i][t.Subtopology] < subCount[best][t.Subtopology] {
 						best = i
 					}
 				case len(s.active[i]) < len(s.active[best]):

@@ -399,3 +399,26 @@ func TestStatefulTasksBalancedSeparately(t *testing.T) {
 		}
 	}
 }
+
+// TestEachSubtopologySpread: a member that ran everything and a member
+// joining end up with an even share of every sub-topology, not one
+// sub-topology each.
+func TestEachSubtopologySpread(t *testing.T) {
+	p := Params{StatefulSubtopologies: statefulSet(1, 2)}
+	tasks := allTasks(3, 4)
+	members := fresh(1)
+	plan := AssignTasks(members, tasks, p)
+	members = append(rejoin(members, plan, 1), Member{ID: "new", Sub: Subscription{ProcessID: "pnew"}})
+	plan = AssignTasks(members, tasks, p)
+	for id, ts := range plan {
+		per := map[int]int{}
+		for _, task := range ts.Active {
+			per[task.Subtopology]++
+		}
+		for sub := range 3 {
+			if per[sub] != 2 {
+				t.Errorf("member %s has %d tasks of sub-topology %d, want 2: %v", id, per[sub], sub, ts.Active)
+			}
+		}
+	}
+}
