@@ -5,6 +5,8 @@
 //	scenario=count records=… ours=… rec/s baseline=… rec/s ratio=…
 //	scenario=restore records=… ours=… rec/s baseline=… rec/s ratio=…
 //	scenario=memory keys=… ours=… MB baseline=… MB
+//	scenario=query-baseline|query-local|query-forwarded clients=… requests=… p50=…µs p99=…µs rps=…
+//	scenario=rebalance rate=… rec/s pause_max=…ms pause_p50_over_tasks=…ms …
 //
 // By default it starts an embedded kfake cluster; -brokers points it at a
 // real one. Each side reads the same pre-produced input topic from the
@@ -46,6 +48,11 @@ type options struct {
 	memoryKeys int
 	cpuProfile string
 	trace      string
+	// queryClients and queryRequests size the query scenario's load.
+	queryClients  int
+	queryRequests int
+	// rebalanceRate is the rebalance scenario's input rate (records/s).
+	rebalanceRate int
 }
 
 func main() {
@@ -64,12 +71,18 @@ func main() {
 	flag.IntVar(&o.memoryKeys, "memory-keys", 0, "distinct keys the memory scenario counts (default: min(10000000, 10*records))")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file; the memory scenario's child processes write theirs to this name plus .ours and .baseline")
 	flag.StringVar(&o.trace, "trace", "", "write a runtime execution trace of the whole run to this file (go tool trace; -pprof=sync shows where goroutines blocked)")
+	flag.IntVar(&o.queryClients, "query-clients", 32, "concurrent HTTP clients of the query scenario")
+	flag.IntVar(&o.queryRequests, "query-requests", 100_000, "requests per round of each side of the query scenario; when not given, min(100000, max(1000, records))")
+	flag.IntVar(&o.rebalanceRate, "rebalance-rate", 10_000, "input records per second of the rebalance scenario")
 	// -memory-child runs one side of the memory scenario: this program
 	// re-executes itself so that side's peak RSS is its own.
 	child := flag.String("memory-child", "", "")
 	flag.Usage = usage
 	flag.Parse()
 	o.partitions = int32(parts)
+	if !flagSet("query-requests") {
+		o.queryRequests = min(o.queryRequests, max(1000, o.records))
+	}
 	if o.memoryKeys <= 0 {
 		o.memoryKeys = min(10_000_000, 10*o.records)
 	}
@@ -124,7 +137,21 @@ var scenarios = map[string]scenario{
 	"restore":   restore,
 }
 
-var scenarioOrder = []string{"stateless", "count", "restore", "memory"}
+var scenarioOrder = []string{"stateless", "count", "restore", "memory", "query", "rebalance"}
+
+// reporters are scenarios that are not one rate against another: they
+// run their own rounds and print their own lines.
+var reporters = map[string]func(o options, brokers string) error{
+	"query":     queryScenario,
+	"rebalance": rebalanceScenario,
+}
+
+// flagSet says whether the flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
 
 // usage is flag's default usage without the hidden -memory-child flag.
 func usage() {
@@ -142,7 +169,8 @@ func usage() {
 
 func run(o options, brokers string) error {
 	if o.scenario != "all" && o.scenario != "memory" {
-		if _, ok := scenarios[o.scenario]; !ok {
+		_, reporter := reporters[o.scenario]
+		if _, ok := scenarios[o.scenario]; !ok && !reporter {
 			return fmt.Errorf("unknown scenario %q", o.scenario)
 		}
 	}
@@ -156,6 +184,12 @@ func run(o options, brokers string) error {
 				return fmt.Errorf("scenario memory: %w", err)
 			}
 			fmt.Printf("scenario=memory keys=%d ours=%.0f MB baseline=%.0f MB\n", o.memoryKeys, mb(ours.peakKB), mb(base.peakKB))
+			continue
+		}
+		if report, ok := reporters[name]; ok {
+			if err := report(o, brokers); err != nil {
+				return fmt.Errorf("scenario %s: %w", name, err)
+			}
 			continue
 		}
 		res, err := rounds(o, brokers, scenarios[name])
