@@ -1,0 +1,473 @@
+// Command dnsfqdn watches a DNS server's debug log: it parses each packet
+// line of "dns-log" into its time, direction, client, response code and
+// queried name (FQDN), and flags the names that look malicious, a keyword
+// such as "update-java" or a random-looking label such as a domain
+// generation algorithm makes, on the topic "alerts".
+//
+// Usage:
+//
+//	go run ./examples/dnsfqdn [-brokers HOST:PORT,...] [-app-id dnsfqdn] [-state-dir DIR]
+//	                          [-records N] [-commit-interval 1s] [-timeout 60s]
+//	                          [-http HOST:PORT] [-standbys N] [-session-timeout 45s]
+//
+// Input records are lines of a Windows DNS server debug log with packet
+// logging on (string value; the key is ignored), one line per record:
+//
+//	8/12/2017 9:35:32 AM 0490 PACKET 000000216EFFC910 UDP Snd 212.77.192.37 80a8 R Q [1080 NOERROR] A (3)ns1(3)ctc(3)gov(2)qa(0)
+//
+// A record's time is its line's (read as UTC); a line without one keeps
+// the record's timestamp. Lines that are not packets (the log's header,
+// blank lines, events) or do not parse are skipped, counted, and logged
+// at debug level. Only the server's answers to clients (Snd, R) are
+// looked at, so a question the log shows four times (the client's query,
+// the server's own query to a forwarder, its answer, and the answer to
+// the client) counts once.
+//
+// An "alerts" record is keyed by the FQDN (a string) and holds a JSON
+// object: why the name is suspicious, the client that asked, the time,
+// the response code and the question type:
+//
+//	{"reason":"keyword update-java","client_ip":"10.1.0.66","timestamp":"2026-11-28T09:31:07Z","status":"NOERROR","type":"A"}
+//
+// Without -brokers (or KAFKA_BROKERS) it starts an embedded broker,
+// creates the topics with 4 partitions, feeds -records lines of a
+// synthetic log (default 1000) whose times span the eight minutes that
+// start ten minutes ago, waits until every alert the log should raise
+// has arrived, prints them as "ALERT <fqdn> <reason>" lines, one per
+// name, in name order, and exits 0. Unless -state-dir is given, its
+// state lives in a temporary directory removed on exit, as the embedded
+// broker's topics are. With -records 0 it feeds nothing and runs until
+// interrupted, for other clients (kcat) to feed it through the broker
+// address it prints.
+//
+// With -brokers it creates the topics if they are missing, feeds -records
+// lines (default 0) and runs until SIGINT or SIGTERM, when it commits
+// what it processed and exits 0.
+//
+// -http, -standbys and -session-timeout are as in examples/wordcount:
+// the query API and metrics, warm standby copies of the state, and how
+// long the group waits for a silent instance.
+//
+// Logs go to stderr; stdout carries only the result lines.
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kstreams-go/kstreams"
+	"github.com/kstreams-go/kstreams/examples/internal/embedded"
+	"github.com/kstreams-go/kstreams/kstream"
+	"github.com/kstreams-go/kstreams/serde"
+)
+
+const (
+	inputTopic  = "dns-log"
+	alertsTopic = "alerts"
+)
+
+// Alert is the value of an "alerts" record, whose key is the FQDN.
+type Alert struct {
+	Reason   string    `json:"reason"`
+	ClientIP string    `json:"client_ip"`
+	Time     time.Time `json:"timestamp"`
+	Status   string    `json:"status"` // the answer's response code
+	Type     string    `json:"type"`   // the question type
+}
+
+// buildTopology parses the log lines of "dns-log" with lp, keeps the
+// answers to clients, and writes an alert for each whose name looks
+// suspicious to "alerts".
+func buildTopology(lp *lineParser) (*kstreams.Topology, error) {
+	b := kstream.NewBuilder()
+	lines := kstream.Stream(b, kstream.ConsumedWith(serde.String(), serde.String()).
+		WithTimestampExtractor(eventTime), inputTopic)
+	answers := kstream.FlatMapValues(lines, lp.parse).
+		Filter(func(_ string, p Packet) bool { return p.AnswerToClient() })
+	kstream.FlatMap(answers, alerts).To(alertsTopic, kstream.ProducedWith(serde.String(), serde.JSON[Alert]()))
+	return b.Build()
+}
+
+// eventTime is the time of a log line, or recordTime for a line without
+// one, so that windows follow the log's clock, not the shipper's.
+func eventTime(_, line string, recordTime time.Time) time.Time {
+	if t, err := lineTime(line); err == nil {
+		return t
+	}
+	return recordTime
+}
+
+// alerts returns the alert p raises, keyed by its name, or none.
+func alerts(_ string, p Packet) []kstream.KeyValue[string, Alert] {
+	s, ok := Suspicious(p.FQDN)
+	if !ok {
+		return nil
+	}
+	return []kstream.KeyValue[string, Alert]{{Key: p.FQDN, Value: Alert{
+		Reason: s.String(), ClientIP: p.Remote, Time: p.Time, Status: p.Status, Type: p.Type,
+	}}}
+}
+
+// lineParser parses log lines in the topology, skipping the lines that do
+// not parse: a debug log mixes packets with headers and events, and a
+// shipper may cut a line, so one bad line must not stop the application.
+// It is used from every task's goroutine.
+type lineParser struct {
+	log     *slog.Logger
+	skipped atomic.Int64
+}
+
+// parse returns the packet of line, or none when line does not parse.
+func (lp *lineParser) parse(line string) []Packet {
+	p, err := ParseLine(line)
+	if err != nil {
+		lp.skipped.Add(1)
+		lp.log.Debug("skipping log line", "err", err, "line", line)
+		return nil
+	}
+	return []Packet{p}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, let a second one kill the process at once.
+	context.AfterFunc(ctx, stop)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "dnsfqdn: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	brokers        string
+	appID          string
+	stateDir       string
+	records        int
+	commitInterval time.Duration
+	timeout        time.Duration
+	// httpAddr is where the query API and /metrics are served, and the
+	// endpoint advertised to the other instances; "" serves nothing.
+	httpAddr       string
+	standbys       int
+	sessionTimeout time.Duration
+	// external: the brokers come from -brokers or KAFKA_BROKERS, not from
+	// an embedded broker started for this run.
+	external bool
+	// untilDone: wait until the fed log is fully processed, print the
+	// results and return (on the embedded broker), rather than run until
+	// interrupted.
+	untilDone bool
+}
+
+const defaultRecords = 1000
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("dnsfqdn", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.brokers, "brokers", "", "comma-separated seed brokers (default: $KAFKA_BROKERS, else an embedded broker)")
+	fs.StringVar(&o.appID, "app-id", "dnsfqdn", "application id: the consumer group, and the prefix of the internal topics and of the state directory")
+	fs.StringVar(&o.stateDir, "state-dir", "", "directory for local state (default: a temporary directory on the embedded broker, else the kstreams default under the temp dir)")
+	fs.IntVar(&o.records, "records", defaultRecords, "synthetic log lines to feed; with -brokers the default is 0")
+	fs.DurationVar(&o.commitInterval, "commit-interval", time.Second, "how often processed input offsets are committed and the store checkpointed")
+	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "on the embedded broker, how long to wait for the fed log to be processed")
+	fs.StringVar(&o.httpAddr, "http", "", "host:port to serve the query API (/v1/) and Prometheus metrics (/metrics) on, advertised to the other instances (default: serve nothing)")
+	fs.IntVar(&o.standbys, "standbys", 0, "standby replicas: warm copies of each task's store kept on other instances")
+	fs.DurationVar(&o.sessionTimeout, "session-timeout", 45*time.Second, "how long the group waits for a silent instance before moving its tasks; heartbeats go every third of it, at most 3s apart")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	o.external = strings.Trim(o.brokers, " ,") != "" || strings.Trim(os.Getenv("KAFKA_BROKERS"), " ,") != ""
+	recordsSet := false
+	fs.Visit(func(f *flag.Flag) { recordsSet = recordsSet || f.Name == "records" })
+	if o.external && !recordsSet {
+		o.records = 0
+	}
+	o.untilDone = !o.external && o.records > 0
+	switch {
+	case o.records < 0:
+		return o, fmt.Errorf("-records %d: must not be negative", o.records)
+	case o.commitInterval <= 0:
+		return o, fmt.Errorf("-commit-interval %v: must be positive", o.commitInterval)
+	case o.timeout <= 0:
+		return o, fmt.Errorf("-timeout %v: must be positive", o.timeout)
+	case o.standbys < 0:
+		return o, fmt.Errorf("-standbys %d: must not be negative", o.standbys)
+	case o.sessionTimeout <= 0:
+		return o, fmt.Errorf("-session-timeout %v: must be positive", o.sessionTimeout)
+	}
+	if o.httpAddr != "" {
+		// The address is advertised to the other instances, which dial it:
+		// it needs a port, and a host they can reach.
+		host, port, err := net.SplitHostPort(o.httpAddr)
+		if err != nil || port == "" || port == "0" {
+			return o, fmt.Errorf("-http %q: want host:port with a fixed port", o.httpAddr)
+		}
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			return o, fmt.Errorf("-http %q: the address is advertised to the other instances, so the host must be one they can reach", o.httpAddr)
+		}
+	}
+	return o, nil
+}
+
+// run is the whole program; main only wires it to the process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	brokers, stopBroker, err := embedded.Brokers(o.brokers)
+	if err != nil {
+		return err
+	}
+	defer stopBroker()
+	if !o.external && o.stateDir == "" {
+		// The embedded broker's topics die with it, so must the state: a
+		// store checkpointed against an earlier broker's changelog would
+		// start from that run's counts.
+		dir, err := os.MkdirTemp("", "dnsfqdn-state-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.stateDir = dir
+	}
+	return runOn(ctx, brokers, o, stdout, slog.New(slog.NewTextHandler(stderr, nil)))
+}
+
+// runOn runs the application against brokers.
+func runOn(ctx context.Context, brokers []string, o options, stdout io.Writer, log *slog.Logger) error {
+	lp := &lineParser{log: log}
+	topo, err := buildTopology(lp)
+	if err != nil {
+		return fmt.Errorf("build topology: %w", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fmt.Errorf("client for %v: %w", brokers, err)
+	}
+	defer cl.Close()
+	if err := embedded.CreateTopics(ctx, kadm.NewClient(cl), []string{inputTopic, alertsTopic}, log); err != nil {
+		return err
+	}
+
+	app, err := kstreams.New(topo, kstreams.Config{
+		ApplicationID:  o.appID,
+		Brokers:        brokers,
+		StateDir:       o.stateDir,
+		CommitInterval: o.commitInterval,
+		Logger:         log,
+
+		ApplicationServer:  o.httpAddr,
+		ServeQueries:       o.httpAddr != "",
+		NumStandbyReplicas: o.standbys,
+		ClientOptions: []kgo.Opt{
+			kgo.SessionTimeout(o.sessionTimeout),
+			// A member learns of a rebalance from a heartbeat's answer, so
+			// heartbeats stay at most Kafka's default 3s apart even when a
+			// third of a long session timeout would allow more.
+			kgo.HeartbeatInterval(min(o.sessionTimeout/3, 3*time.Second)),
+		},
+	})
+	if err != nil {
+		return err
+	}
+	appCtx, stopApp := context.WithCancel(ctx)
+	defer stopApp()
+	var runErr error
+	runDone := make(chan struct{})
+	go func() {
+		defer close(runDone)
+		runErr = app.Run(appCtx)
+	}()
+	// stopAndWait stops the app, which commits what it processed, and
+	// returns its error; err from the caller wins.
+	stopAndWait := func(err error) error {
+		stopApp()
+		<-runDone
+		if n := lp.skipped.Load(); n > 0 {
+			log.Info("skipped log lines that are not packets or did not parse", "lines", n)
+		}
+		if err == nil && runErr != nil {
+			err = fmt.Errorf("app %s: %w", o.appID, runErr)
+		}
+		return err
+	}
+
+	lines := synthLines(o.records, synthStart(time.Now()))
+	want := expect(lines)
+	if len(lines) > 0 {
+		start := time.Now()
+		if err := feed(ctx, cl, lines); err != nil {
+			return stopAndWait(err)
+		}
+		log.Info("fed a synthetic log", "topic", inputTopic, "lines", len(lines), "answers", want.answers,
+			"alerts", len(want.alerts), "took", time.Since(start).Round(time.Millisecond))
+	}
+
+	if !o.untilDone {
+		log.Info("running until interrupted", "brokers", brokers, "app_id", o.appID)
+		select {
+		case <-ctx.Done():
+		case <-runDone:
+		}
+		return stopAndWait(nil)
+	}
+
+	log.Info("waiting for the log to be processed", "alerts", len(want.alerts), "timeout", o.timeout)
+	got, err := awaitResults(ctx, brokers, want, o.timeout, runDone, log)
+	if err := stopAndWait(err); err != nil {
+		return err
+	}
+	got.print(stdout)
+	return nil
+}
+
+// feed writes lines to the input topic, keyed by their number so they
+// spread over the partitions, and waits for the brokers to acknowledge
+// them all.
+func feed(ctx context.Context, cl *kgo.Client, lines []string) error {
+	recs := make([]*kgo.Record, len(lines))
+	for i, l := range lines {
+		recs[i] = &kgo.Record{Topic: inputTopic, Key: []byte(strconv.Itoa(i)), Value: []byte(l)}
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("produce %d lines to %s: %w", len(recs), inputTopic, err)
+	}
+	return nil
+}
+
+// results is what the topology makes of a log.
+type results struct {
+	// answers is how many answers to clients the log holds; only expect
+	// sets it.
+	answers int
+	// alerts are the alert records, in no particular order.
+	alerts []alertRecord
+}
+
+type alertRecord struct {
+	fqdn   string
+	reason string
+}
+
+// expect computes what the topology should make of lines.
+func expect(lines []string) results {
+	var r results
+	for _, l := range lines {
+		p, err := ParseLine(l)
+		if err != nil || !p.AnswerToClient() {
+			continue
+		}
+		r.answers++
+		for _, kv := range alerts("", p) {
+			r.alerts = append(r.alerts, alertRecord{kv.Key, kv.Value.Reason})
+		}
+	}
+	return r
+}
+
+// print writes the result lines: "ALERT <fqdn> <reason>" once per
+// alerted name, in name order.
+func (r results) print(w io.Writer) {
+	alerts := slices.Clone(r.alerts)
+	slices.SortFunc(alerts, func(a, b alertRecord) int {
+		return cmp.Or(strings.Compare(a.fqdn, b.fqdn), strings.Compare(a.reason, b.reason))
+	})
+	for _, a := range slices.Compact(alerts) {
+		fmt.Fprintf(w, "ALERT %s %s\n", a.fqdn, a.reason)
+	}
+}
+
+// awaitResults reads the output topics from the start until they hold as
+// many alerts as want. It fails when timeout passes first, when ctx ends,
+// or when the app stops (runDone).
+func awaitResults(ctx context.Context, brokers []string, want results, timeout time.Duration, runDone <-chan struct{}, log *slog.Logger) (results, error) {
+	var got results
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(brokers...),
+		kgo.ConsumeTopics(alertsTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		return got, fmt.Errorf("consumer of %s: %w", alertsTopic, err)
+	}
+	defer cl.Close()
+
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-runDone:
+			cancel()
+		case <-waitCtx.Done():
+		}
+	}()
+
+	alertSerde := serde.JSON[Alert]()
+	done := func() bool { return len(got.alerts) >= len(want.alerts) }
+	for !done() {
+		fs := cl.PollFetches(waitCtx)
+		var badErr error
+		fs.EachRecord(func(r *kgo.Record) {
+			a, err := alertSerde.Deserialize(r.Topic, r.Value)
+			if err != nil {
+				badErr = fmt.Errorf("%s-%d@%d: alert for %q: %w", r.Topic, r.Partition, r.Offset, r.Key, err)
+				return
+			}
+			got.alerts = append(got.alerts, alertRecord{string(r.Key), a.Reason})
+		})
+		if badErr != nil {
+			return got, badErr
+		}
+		if done() {
+			break
+		}
+		if waitCtx.Err() != nil {
+			progress := fmt.Sprintf("%d of %d alerts", len(got.alerts), len(want.alerts))
+			select {
+			case <-runDone:
+				return got, fmt.Errorf("app stopped before the log was processed; %s", progress)
+			default:
+			}
+			if ctx.Err() != nil {
+				return got, fmt.Errorf("interrupted; %s", progress)
+			}
+			return got, fmt.Errorf("timed out after %v; %s", timeout, progress)
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			// kgo keeps retrying after reporting, so these are worth
+			// seeing but not fatal: the timeout bounds the wait.
+			log.Warn("consuming output", "topic", topic, "partition", p, "err", err)
+		})
+	}
+	if len(got.alerts) > len(want.alerts) {
+		// Only a replay after a failure raises an alert twice.
+		log.Warn("more alerts than the log raises: some lines were processed twice", "got", len(got.alerts), "want", len(want.alerts))
+	}
+	return got, nil
+}

@@ -1,0 +1,203 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kstreams-go/kstreams/serde"
+	"github.com/kstreams-go/kstreams/testutil"
+)
+
+// TestTopologyAlerts runs buildTopology in the test driver: answers to
+// clients for suspicious names raise one alert each, keyed by the name and
+// stamped with the line's time; queries, the server's own recursion and
+// harmless names raise none; lines that do not parse are counted and
+// skipped without stopping anything.
+func TestTopologyAlerts(t *testing.T) {
+	lp := &lineParser{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	topo, err := buildTopology(lp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testutil.NewDriver(t, topo, testutil.WithApplicationID("dnsfqdn"))
+	in := testutil.InputTopic(d, inputTopic, serde.String(), serde.String())
+	out := testutil.OutputTopic(d, alertsTopic, serde.String(), serde.JSON[Alert]())
+
+	at := func(s string) time.Time {
+		tm, err := time.Parse(time.DateTime, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tm
+	}
+	lines := []string{
+		"DNS Server log file creation at 11/28/2026 9:20:00 AM",
+		"11/28/2026 9:20:01 AM 0490 PACKET  00006FBD98740386 UDP Rcv 10.1.0.66       4a8f   Q [0001   D   NOERROR] A      (11)update-java(3)com(0)",
+		"11/28/2026 9:20:01 AM 0490 PACKET  00006FBD98740387 UDP Snd 8.8.8.8         1111   Q [0001   D   NOERROR] A      (11)update-java(3)com(0)",
+		"11/28/2026 9:20:01 AM 0490 PACKET  00006FBD98740388 UDP Rcv 8.8.8.8         1111 R Q [8081   DR  NOERROR] A      (11)update-java(3)com(0)",
+		"11/28/2026 9:20:02 AM 0490 PACKET  00006FBD98740389 UDP Snd 10.1.0.66       4a8f R Q [8081   DR  NOERROR] A      (11)update-java(3)com(0)",
+		"",
+		"11/28/2026 9:21:30 AM 0B08 PACKET  000034D4A199FC3A UDP Snd 10.1.0.36       4a90 R Q [8081   DR  NOERROR] AAAA   (3)www(6)google(3)com(0)",
+		"11/28/2026 9:21:31 AM 0B08 PACKET  000034D4A199FC3B UDP Snd 10.1.0.36       4a91 R Q [8081   DR  NOERROR] A      (4)mail(7)example(3)org(0)",
+		"11/28/2026 9:21:40 AM 0B08 PACKET  000034D4A199FC3C UDP Snd 10.1.0.36       4a92 R Q [8081   DR  NOERROR] A      (4)mail(7)exam",
+		"11/28/2026 9:22:05 PM 1A2C PACKET  000034D4A199FC3D TCP Snd 10.1.0.77       4a93 R Q [8381   DR NXDOMAIN] A      (20)X7K2QZ9VBW4MJT1LP8RC(3)biz(0)",
+		"11/28/2026 9:22:06 AM 1A2C EVENT   The DNS server has started.",
+		"11/28/2026 9:23:00 AM 1A2C PACKET  000034D4A199FC3E UDP Snd 10.1.0.12       4a94 R Q [8081   DR  NOERROR] MX     (3)cdn(12)adobe-update(3)net(0)",
+	}
+	for i, l := range lines {
+		in.PipeAt(string(rune('a'+i)), l, at("2026-11-28 12:00:00"))
+	}
+	if err := d.Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	type alert struct {
+		fqdn  string
+		value Alert
+		ts    time.Time
+	}
+	want := []alert{
+		{"update-java.com", Alert{Reason: "keyword update-java", ClientIP: "10.1.0.66", Time: at("2026-11-28 09:20:02"), Status: "NOERROR", Type: "A"}, at("2026-11-28 09:20:02")},
+		{"x7k2qz9vbw4mjt1lp8rc.biz", Alert{Reason: `entropy 4.32 bits/char in "x7k2qz9vbw4mjt1lp8rc"`, ClientIP: "10.1.0.77", Time: at("2026-11-28 21:22:05"), Status: "NXDOMAIN", Type: "A"}, at("2026-11-28 21:22:05")},
+		{"cdn.adobe-update.net", Alert{Reason: "keyword adobe-update", ClientIP: "10.1.0.12", Time: at("2026-11-28 09:23:00"), Status: "NOERROR", Type: "MX"}, at("2026-11-28 09:23:00")},
+	}
+	var got []alert
+	for _, r := range out.ReadRecords() {
+		got = append(got, alert{r.Key, r.Value, r.Timestamp.UTC()})
+	}
+	if !slices.EqualFunc(got, want, func(a, b alert) bool {
+		return a.fqdn == b.fqdn && a.value.Reason == b.value.Reason && a.value.ClientIP == b.value.ClientIP &&
+			a.value.Time.Equal(b.value.Time) && a.value.Status == b.value.Status && a.value.Type == b.value.Type &&
+			a.ts.Equal(b.ts)
+	}) {
+		t.Errorf("alerts:\n got %+v\nwant %+v", got, want)
+	}
+	if got := lp.skipped.Load(); got != 4 {
+		t.Errorf("skipped %d lines, want 4 (header, empty, cut, event)", got)
+	}
+}
+
+// TestAlertJSON pins the alert's wire form, which the README shows.
+func TestAlertJSON(t *testing.T) {
+	a := Alert{Reason: "keyword update-java", ClientIP: "10.1.0.66", Time: time.Date(2026, 11, 28, 9, 31, 7, 0, time.UTC), Status: "NOERROR", Type: "A"}
+	b, err := serde.JSON[Alert]().Serialize(alertsTopic, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"reason":"keyword update-java","client_ip":"10.1.0.66","timestamp":"2026-11-28T09:31:07Z","status":"NOERROR","type":"A"}`
+	if got := strings.TrimSpace(string(b)); got != want {
+		t.Errorf("alert JSON\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestPrintAlerts(t *testing.T) {
+	r := results{alerts: []alertRecord{
+		{"update-java.com", "keyword update-java"},
+		{"b.example", "x"},
+		{"update-java.com", "keyword update-java"},
+		{"a.example", "y"},
+	}}
+	var buf bytes.Buffer
+	r.print(&buf)
+	want := "ALERT a.example y\nALERT b.example x\nALERT update-java.com keyword update-java\n"
+	if buf.String() != want {
+		t.Errorf("printed:\n%s\nwant:\n%s", buf.String(), want)
+	}
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name      string
+		env       string
+		args      []string
+		records   int
+		untilDone bool
+		wantErr   bool
+	}{
+		{"embedded defaults", "", nil, 1000, true, false},
+		{"embedded records", "", []string{"-records", "50"}, 50, true, false},
+		{"embedded without records runs until interrupted", "", []string{"-records", "0"}, 0, false, false},
+		{"brokers feed nothing by default", "", []string{"-brokers", "127.0.0.1:9092"}, 0, false, false},
+		{"brokers with records", "", []string{"-brokers", "127.0.0.1:9092", "-records", "200"}, 200, false, false},
+		{"KAFKA_BROKERS counts as brokers", "127.0.0.1:9092", nil, 0, false, false},
+		{"negative records", "", []string{"-records", "-1"}, 0, false, true},
+		{"zero commit interval", "", []string{"-commit-interval", "0s"}, 0, false, true},
+		{"zero timeout", "", []string{"-timeout", "0s"}, 0, false, true},
+		{"stray argument", "", []string{"extra"}, 0, false, true},
+		{"negative standbys", "", []string{"-standbys", "-1"}, 0, false, true},
+		{"zero session timeout", "", []string{"-session-timeout", "0s"}, 0, false, true},
+		{"http without port", "", []string{"-http", "127.0.0.1"}, 0, false, true},
+		{"http on port 0", "", []string{"-http", "127.0.0.1:0"}, 0, false, true},
+		{"http on a wildcard host", "", []string{"-http", "0.0.0.0:8080"}, 0, false, true},
+		{"http without host", "", []string{"-http", ":8080"}, 0, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("KAFKA_BROKERS", tt.env)
+			o, err := parseFlags(tt.args, &bytes.Buffer{})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error: %v", err, tt.wantErr)
+			}
+			if err == nil && (o.records != tt.records || o.untilDone != tt.untilDone) {
+				t.Errorf("records %d, untilDone %v; want %d, %v", o.records, o.untilDone, tt.records, tt.untilDone)
+			}
+		})
+	}
+}
+
+// TestParseFlagsServing checks the flags of an instance in a cluster of
+// several: the query address, standbys and session timeout.
+func TestParseFlagsServing(t *testing.T) {
+	t.Setenv("KAFKA_BROKERS", "")
+	o, err := parseFlags([]string{"-brokers", "127.0.0.1:9092", "-http", "localhost:8080", "-standbys", "2", "-session-timeout", "6s", "-app-id", "dns2", "-state-dir", "/tmp/x"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.httpAddr != "localhost:8080" || o.standbys != 2 || o.sessionTimeout != 6*time.Second || o.appID != "dns2" || o.stateDir != "/tmp/x" {
+		t.Errorf("got %+v", o)
+	}
+	if o, _ := parseFlags(nil, &bytes.Buffer{}); o.appID != "dnsfqdn" || o.sessionTimeout != 45*time.Second || o.commitInterval != time.Second || o.timeout != time.Minute {
+		t.Errorf("defaults: got %+v", o)
+	}
+}
+
+// TestRunEmbedded runs the example as `go run ./examples/dnsfqdn -records
+// 500` does, on its own embedded broker, and checks what it prints against
+// what the fed log should make.
+func TestRunEmbedded(t *testing.T) {
+	t.Setenv("KAFKA_BROKERS", "")
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	var stdout bytes.Buffer
+	before := time.Now()
+	if err := run(ctx, []string{"-records", "500", "-commit-interval", "200ms"}, &stdout, testWriter{t}); err != nil {
+		t.Fatalf("run: %v\nstdout:\n%s", err, stdout.String())
+	}
+	after := time.Now()
+	// The log starts from the clock when run fed it; it may have crossed
+	// a minute since before.
+	var wants []string
+	for _, now := range []time.Time{before, after} {
+		var want bytes.Buffer
+		expect(synthLines(500, synthStart(now))).print(&want)
+		if stdout.String() == want.String() {
+			return
+		}
+		wants = append(wants, want.String())
+	}
+	t.Errorf("printed:\n%s\nwant:\n%s", stdout.String(), strings.Join(wants, "\nor\n"))
+}
+
+// testWriter sends the example's log lines to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
