@@ -53,6 +53,9 @@ type options struct {
 	queryRequests int
 	// rebalanceRate is the rebalance scenario's input rate (records/s).
 	rebalanceRate int
+	// heartbeat is the rebalance scenario's group heartbeat interval
+	// (0: franz-go's default).
+	heartbeat time.Duration
 }
 
 func main() {
@@ -74,6 +77,7 @@ func main() {
 	flag.IntVar(&o.queryClients, "query-clients", 32, "concurrent HTTP clients of the query scenario")
 	flag.IntVar(&o.queryRequests, "query-requests", 100_000, "requests per round of each side of the query scenario; when not given, min(100000, max(1000, records))")
 	flag.IntVar(&o.rebalanceRate, "rebalance-rate", 10_000, "input records per second of the rebalance scenario")
+	flag.DurationVar(&o.heartbeat, "rebalance-heartbeat", 0, "group heartbeat interval of the rebalance scenario's instances, through Config.ClientOptions (default: franz-go's, 3s)")
 	// -memory-child runs one side of the memory scenario: this program
 	// re-executes itself so that side's peak RSS is its own.
 	child := flag.String("memory-child", "", "")

@@ -46,7 +46,9 @@ import (
 // partition has carried a record whose input was produced after that;
 // the producer then stops, and the round checks that the output's latest
 // count of every key is the number of records produced with it: nothing
-// lost or counted twice across the rebalance. Every round uses a fresh
+// lost or counted twice across the rebalance. -rebalance-heartbeat sets
+// the instances' group heartbeat interval (kgo.HeartbeatInterval through
+// Config.ClientOptions). Every round uses a fresh
 // embedded cluster; the medians over -rounds rounds are printed.
 func rebalanceScenario(o options, brokers string) error {
 	var rs []rebalanceResult
@@ -65,8 +67,12 @@ func rebalanceScenario(o options, brokers string) error {
 		}
 		return median(xs)
 	}
-	fmt.Printf("scenario=rebalance rate=%d rec/s warmup=%d records pause_max=%.0fms pause_p50_over_tasks=%.0fms stall_max=%.0fms join_to_running=%.0fms\n",
-		o.rebalanceRate, warmupRecords(o),
+	hb := ""
+	if o.heartbeat > 0 {
+		hb = fmt.Sprintf(" heartbeat=%v", o.heartbeat)
+	}
+	fmt.Printf("scenario=rebalance rate=%d rec/s warmup=%d records%s pause_max=%.0fms pause_p50_over_tasks=%.0fms stall_max=%.0fms join_to_running=%.0fms\n",
+		o.rebalanceRate, warmupRecords(o), hb,
 		pick(func(r rebalanceResult) time.Duration { return slices.Max(r.pause) }),
 		pick(func(r rebalanceResult) time.Duration { return medianDuration(r.pause) }),
 		pick(func(r rebalanceResult) time.Duration { return slices.Max(r.stall) }),
@@ -130,8 +136,11 @@ func rebalanceRound(o options, brokers string) (rebalanceResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		return launch(ctx, name, topo, kstreams.Config{ApplicationID: "bench-rebalance", Brokers: o.brokers,
-			StateStoreCacheMaxBytes: kstreams.NoCache})
+		cfg := kstreams.Config{ApplicationID: "bench-rebalance", Brokers: o.brokers, StateStoreCacheMaxBytes: kstreams.NoCache}
+		if o.heartbeat > 0 {
+			cfg.ClientOptions = []kgo.Opt{kgo.HeartbeatInterval(o.heartbeat)}
+		}
+		return launch(ctx, name, topo, cfg)
 	}
 	a, err := start("A")
 	if err != nil {
