@@ -147,6 +147,18 @@ func queryScenario(o options, brokers string) error {
 	}
 	defer stopBase()
 
+	// The app forwards with an http.Client on http.DefaultTransport; with
+	// KSTREAMS_BENCH_DEBUG=1 its dials are counted, to show how many
+	// forwards open a connection.
+	var dials atomic.Int64
+	if tr, ok := http.DefaultTransport.(*http.Transport); ok && debug {
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return dial(ctx, network, addr)
+		}
+	}
+
 	targets := []queryTarget{
 		{name: "baseline", addr: baseAddr, servedBy: func(int) string { return baseAddr }},
 		{name: "kstreams", addr: addrA, forwarded: forwarded, servedBy: func(i int) string {
@@ -178,6 +190,9 @@ func queryScenario(o options, brokers string) error {
 			runs[1], runs[2] = append(runs[1], res[0]), append(runs[2], res[1])
 			fmt.Fprintf(os.Stderr, "  round %d: local %s; forwarded %s; together %.0f rps\n",
 				round, res[0], res[1], res[0].rps+res[1].rps)
+			if debug {
+				fmt.Fprintf(os.Stderr, "  round %d: connections dialled by the app's forwarding client so far: %d\n", round, dials.Load())
+			}
 		}
 	}
 	for i, name := range []string{"query-baseline", "query-local", "query-forwarded"} {
