@@ -8,6 +8,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kstreams-go/kstreams/serde"
 )
@@ -296,5 +297,40 @@ func BenchmarkJSON(b *testing.B) {
 	for b.Loop() {
 		buf, _ := s.Serialize(topic, v)
 		sinkPoint, _ = s.Deserialize(topic, buf)
+	}
+}
+
+func TestTimeWindowedLayout(t *testing.T) {
+	s := serde.TimeWindowed(serde.String(), time.Minute)
+	b, err := s.Serialize("t", serde.Windowed[string]{Key: "ab", Start: 60_000, End: 120_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{'a', 'b', 0, 0, 0, 0, 0, 0, 0xea, 0x60}
+	if !bytes.Equal(b, want) {
+		t.Fatalf("layout %x, want %x", b, want)
+	}
+	w, err := s.Deserialize("t", b)
+	if err != nil || w != (serde.Windowed[string]{Key: "ab", Start: 60_000, End: 120_000}) {
+		t.Fatalf("round trip: %+v %v", w, err)
+	}
+	if _, err := s.Deserialize("t", []byte{1, 2}); err == nil {
+		t.Fatal("short input: no error")
+	}
+}
+
+func TestSessionWindowedLayout(t *testing.T) {
+	s := serde.SessionWindowed(serde.String())
+	b, err := s.Serialize("t", serde.Windowed[string]{Key: "k", Start: 1, End: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []byte{'k', 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1}
+	if !bytes.Equal(b, want) {
+		t.Fatalf("layout %x, want %x", b, want)
+	}
+	w, err := s.Deserialize("t", b)
+	if err != nil || w != (serde.Windowed[string]{Key: "k", Start: 1, End: 2}) {
+		t.Fatalf("round trip: %+v %v", w, err)
 	}
 }

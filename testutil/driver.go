@@ -98,7 +98,9 @@ type Driver struct {
 	closeErr error
 
 	cacheBytes int64
-	stores     map[string]state.KeyValueStore // top layer of every store, by name
+	stores     map[string]state.KeyValueStore // top layer of every key-value store, by name
+	windowed   map[string]any                 // top layer of every window and session store
+	dropped    map[string]int64               // records processors dropped, by reason
 	storeOrder []string                       // names in the order the stores were made
 	dbs        []*state.PebbleDB              // one per task with a persistent store
 }
@@ -144,6 +146,8 @@ func NewDriver(t testing.TB, topo *topology.Topology, opts ...DriverOption) *Dri
 		logs:       map[string]*topicLog{},
 		cacheBytes: cfg.cacheBytes,
 		stores:     map[string]state.KeyValueStore{},
+		windowed:   map[string]any{},
+		dropped:    map[string]int64{},
 	}
 	for _, st := range compiled.Subtopologies {
 		var tk *task.Task
@@ -166,6 +170,7 @@ func NewDriver(t testing.TB, topo *topology.Topology, opts ...DriverOption) *Dri
 			Clock:                  d.WallClock,
 			OnDeserializationError: cfg.onDeser,
 			Stores:                 stores,
+			OnDropped:              func(reason string) { d.dropped[reason]++ },
 		})
 		if err != nil {
 			_ = d.Close()
@@ -197,7 +202,11 @@ func (d *Driver) Close() error {
 		errs = append(errs, tk.Close())
 	}
 	for _, name := range d.storeOrder {
-		if err := d.stores[name].Close(); err != nil {
+		var s interface{ Close() error } = d.stores[name]
+		if w, ok := d.windowed[name]; ok {
+			s = w.(interface{ Close() error })
+		}
+		if err := s.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("testutil: close store %s: %w", name, err))
 		}
 	}
@@ -218,6 +227,16 @@ func (d *Driver) openStores(st *topology.Subtopology, streamTime func() int64) (
 	out := make(map[string]any, len(st.StoreSpecs))
 	var db *state.PebbleDB
 	for _, spec := range st.StoreSpecs {
+		if spec.Kind != topology.KeyValueStore {
+			w, err := d.openSegmented(spec, st, streamTime)
+			if err != nil {
+				return nil, err
+			}
+			d.windowed[spec.Name] = w
+			d.storeOrder = append(d.storeOrder, spec.Name)
+			out[spec.Name] = w
+			continue
+		}
 		var s state.KeyValueStore
 		if spec.InMemory {
 			s = state.NewInMemory(spec.Name)
@@ -244,6 +263,43 @@ func (d *Driver) openStores(st *topology.Subtopology, streamTime func() int64) (
 	}
 	return out, nil
 }
+
+// openSegmented makes a window or session store, in memory (the driver
+// has no restarts to survive), logged when the topology logs it.
+func (d *Driver) openSegmented(spec topology.StoreSpec, st *topology.Subtopology, streamTime func() int64) (any, error) {
+	opts := state.SegmentedOptions{Retention: spec.Retention, SegmentInterval: spec.SegmentInterval, RetainDuplicates: spec.RetainDuplicates}
+	topic, logged := st.Changelogs[spec.Name]
+	if spec.Kind == topology.WindowStore {
+		w := state.NewInMemoryWindowStore(spec.Name, opts)
+		if logged {
+			w = state.NewLoggedWindow(w, d.changeLogger(topic, streamTime))
+		}
+		return w, nil
+	}
+	s := state.NewInMemorySessionStore(spec.Name, opts)
+	if logged {
+		s = state.NewLoggedSession(s, d.changeLogger(topic, streamTime))
+	}
+	return s, nil
+}
+
+// WindowStore returns the named window store as the processors see it,
+// or nil when the topology has no such window store.
+func WindowStore(d *Driver, name string) state.WindowStore {
+	w, _ := d.windowed[name].(state.WindowStore)
+	return w
+}
+
+// SessionStore returns the named session store as the processors see it,
+// or nil when the topology has no such session store.
+func SessionStore(d *Driver, name string) state.SessionStore {
+	s, _ := d.windowed[name].(state.SessionStore)
+	return s
+}
+
+// Dropped returns how many records processors dropped for reason (such as
+// "late": too late for every window) so far.
+func (d *Driver) Dropped(reason string) int64 { return d.dropped[reason] }
 
 // changeLogger captures a store's writes on its changelog topic, stamped
 // with the task's stream time (the driver's clock before any record).

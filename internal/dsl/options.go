@@ -108,6 +108,10 @@ type Materialized[K, V any] struct {
 	// URL. Nil: strings as they are, integers in decimal, other types as
 	// JSON.
 	KeyParser func(text string) (K, error)
+	// Retention keeps a windowed aggregation's windows this long after
+	// their start (sessions after their end); default and minimum: the
+	// window size plus grace.
+	Retention time.Duration
 }
 
 func lastOf[T any](opts []T) T {

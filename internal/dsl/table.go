@@ -16,6 +16,10 @@ type Table[K, V any] struct {
 	keySerde   serde.Serde[K] // nil: not known, DefaultSerde where needed
 	valueSerde serde.Serde[V]
 	store      string // the store holding the table; "" when not materialized
+	// windowed tables (keys are serde.Windowed) know their windows'
+	// grace, which Suppress(UntilWindowCloses) waits for.
+	windowed bool
+	grace    int64
 }
 
 // NewTable makes a handle for node; store is its materialized store, if any.

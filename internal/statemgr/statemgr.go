@@ -67,8 +67,8 @@ type Config struct {
 type Manager struct {
 	cfg   Config
 	db    *state.PebbleDB
-	top   map[string]state.KeyValueStore // what processors see
-	inner map[string]state.KeyValueStore // what restore writes to
+	top   map[string]any // what processors see: key-value, window or session stores
+	inner map[string]any // what restore writes to
 
 	// checkpoint holds, per changelog partition, the offset up to which the
 	// store is complete (the next offset to restore from).
@@ -85,8 +85,8 @@ type Manager struct {
 func Open(cfg Config) (*Manager, error) {
 	m := &Manager{
 		cfg:        cfg,
-		top:        map[string]state.KeyValueStore{},
-		inner:      map[string]state.KeyValueStore{},
+		top:        map[string]any{},
+		inner:      map[string]any{},
 		checkpoint: map[state.TopicPartition]int64{},
 		acked:      map[state.TopicPartition]int64{},
 	}
@@ -143,6 +143,12 @@ func Open(cfg Config) (*Manager, error) {
 		}
 	}
 	for _, spec := range cfg.Specs {
+		if spec.Kind != topology.KeyValueStore {
+			if err := m.openSegmented(spec, cp); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		var inner state.KeyValueStore
 		if spec.InMemory {
 			inner = state.NewInMemory(spec.Name)
@@ -172,7 +178,63 @@ func Open(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-func clearStore(s state.KeyValueStore) error {
+// openSegmented opens a window or session store: segmented by time,
+// logged like a key-value store, never cached (windowed aggregations
+// forward every update; Suppress collapses them).
+func (m *Manager) openSegmented(spec topology.StoreSpec, cp map[state.TopicPartition]int64) error {
+	opts := state.SegmentedOptions{Retention: spec.Retention, SegmentInterval: spec.SegmentInterval, RetainDuplicates: spec.RetainDuplicates}
+	var (
+		win  state.WindowStore
+		sess state.SessionStore
+		err  error
+	)
+	switch {
+	case spec.Kind == topology.WindowStore && spec.InMemory:
+		win = state.NewInMemoryWindowStore(spec.Name, opts)
+	case spec.Kind == topology.WindowStore:
+		win, err = m.db.WindowStore(spec.Name, opts)
+	case spec.InMemory:
+		sess = state.NewInMemorySessionStore(spec.Name, opts)
+	default:
+		sess, err = m.db.SessionStore(spec.Name, opts)
+	}
+	if err != nil {
+		return fmt.Errorf("task %s: open store %s: %w", m.cfg.Task, spec.Name, err)
+	}
+	var inner any = win
+	if sess != nil {
+		inner = sess
+	}
+	m.inner[spec.Name] = inner
+	if topic, ok := m.cfg.Changelogs[spec.Name]; ok {
+		tp := state.TopicPartition{Topic: topic, Partition: m.cfg.Partition}
+		if off, ok := cp[tp]; ok && !spec.InMemory {
+			m.checkpoint[tp] = off
+		} else if err := clearStore(inner); err != nil {
+			return fmt.Errorf("task %s: clear store %s: %w", m.cfg.Task, spec.Name, err)
+		}
+		if win != nil {
+			win = state.NewLoggedWindow(win, m.logger(tp))
+		} else {
+			sess = state.NewLoggedSession(sess, m.logger(tp))
+		}
+	}
+	if win != nil {
+		m.top[spec.Name] = win
+	} else {
+		m.top[spec.Name] = sess
+	}
+	return nil
+}
+
+func clearStore(store any) error {
+	if c, ok := store.(interface{ Clear() error }); ok {
+		return c.Clear()
+	}
+	s, ok := store.(state.KeyValueStore)
+	if !ok {
+		return fmt.Errorf("store %T cannot be cleared", store)
+	}
 	it, err := s.All()
 	if err != nil {
 		return err
@@ -227,8 +289,23 @@ func (m *Manager) Stores() map[string]any {
 	return out
 }
 
-// Store returns the top layer of one store, or nil.
-func (m *Manager) Store(name string) state.KeyValueStore { return m.top[name] }
+// Store returns the top layer of one key-value store, or nil.
+func (m *Manager) Store(name string) state.KeyValueStore {
+	kv, _ := m.top[name].(state.KeyValueStore)
+	return kv
+}
+
+// WindowStore and SessionStore return the top layer of a window or
+// session store, or nil.
+func (m *Manager) WindowStore(name string) state.WindowStore {
+	w, _ := m.top[name].(state.WindowStore)
+	return w
+}
+
+func (m *Manager) SessionStore(name string) state.SessionStore {
+	s, _ := m.top[name].(state.SessionStore)
+	return s
+}
 
 // Restore brings every logged store up to its changelog's end offset,
 // reading from the checkpoint (or the beginning). fetch reads one changelog
@@ -420,7 +497,11 @@ func (m *Manager) Commit() error {
 // WAL); a clean shutdown commits first.
 func (m *Manager) Close() error {
 	var errs []error
-	for name, s := range m.top {
+	for name, store := range m.top {
+		s, ok := store.(interface{ Close() error })
+		if !ok {
+			continue
+		}
 		if err := s.Close(); err != nil && !errors.Is(err, state.ErrClosed) {
 			errs = append(errs, fmt.Errorf("close store %s: %w", name, err))
 		}

@@ -79,6 +79,13 @@ func (n *nodeInstance) Metadata() (topology.Metadata, bool) { return n.task.meta
 func (n *nodeInstance) TaskID() string                      { return n.task.cfg.ID.String() }
 func (n *nodeInstance) ApplicationID() string               { return n.task.cfg.ApplicationID }
 func (n *nodeInstance) StreamTime() int64                   { return n.task.streamTime }
+
+// RecordDropped implements topology.DropRecorder.
+func (n *nodeInstance) RecordDropped(reason string) {
+	if n.task.cfg.OnDropped != nil {
+		n.task.cfg.OnDropped(reason)
+	}
+}
 func (n *nodeInstance) WallClock() time.Time                { return n.task.cfg.Clock() }
 
 func (n *nodeInstance) Store(name string) any {

@@ -82,6 +82,9 @@ type Config struct {
 	OnDeserializationError DeserializationHandler
 	// Stores by name; a processor sees only the stores it declared.
 	Stores map[string]any
+	// OnDropped hears of each record a processor drops on purpose (a late
+	// record, say), with the reason. Optional.
+	OnDropped func(reason string)
 }
 
 type partitionQueue struct {

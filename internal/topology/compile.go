@@ -3,6 +3,7 @@ package topology
 import (
 	"fmt"
 	"sort"
+	"strconv"
 )
 
 // Subtopology is one connected part of the graph: the unit that, times a
@@ -55,6 +56,12 @@ func Compile(t *Topology, appID string) (*Compiled, error) {
 			continue
 		}
 		cfg := map[string]string{"cleanup.policy": "compact"}
+		if spec.Kind != KeyValueStore {
+			// Windows expire: compaction keeps the latest of each window,
+			// deletion drops windows past retention, as Kafka Streams does.
+			cfg["cleanup.policy"] = "compact,delete"
+			cfg["retention.ms"] = strconv.FormatInt(spec.Retention+WindowChangelogExtraRetention, 10)
+		}
 		for k, v := range spec.LogConfig {
 			cfg[k] = v
 		}

@@ -101,3 +101,18 @@ type funcProcessor struct {
 func (p *funcProcessor) Init(ctx Context) error { p.ctx = ctx; return nil }
 func (p *funcProcessor) Process(r Record) error { return p.process(p.ctx, r) }
 func (p *funcProcessor) Close() error           { return nil }
+
+// DropRecorder is implemented by contexts that count the records
+// processors drop on purpose (a record too late for its window, say), so
+// the runtime can report them as a metric. Processors type-assert for it.
+type DropRecorder interface {
+	RecordDropped(reason string)
+}
+
+// RecordDropped tells ctx, when it counts drops, that a record was
+// dropped for reason.
+func RecordDropped(ctx Context, reason string) {
+	if d, ok := ctx.(DropRecorder); ok {
+		d.RecordDropped(reason)
+	}
+}

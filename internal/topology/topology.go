@@ -75,7 +75,50 @@ type StoreSpec struct {
 	// Codec turns the store's bytes into typed keys and values for
 	// interactive queries; nil for a store of raw bytes.
 	Codec *StoreCodec
+
+	// Kind is the store's shape: key-value (the zero value), window or
+	// session. Window and session stores also use the fields below.
+	Kind StoreKind
+	// Retention (ms) keeps windows that long after their start (sessions
+	// after their end); SegmentInterval (ms, 0: default) is the width of
+	// the time segments dropped as a whole once expired.
+	Retention       int64
+	SegmentInterval int64
+	// WindowSize (ms) of a time-window store, so queries can tell a
+	// window's end; 0 for session stores.
+	WindowSize int64
+	// RetainDuplicates keeps every write of a key and window (join
+	// buffers).
+	RetainDuplicates bool
+	// Internal stores (suppression buffers) are not offered to
+	// interactive queries.
+	Internal bool
 }
+
+// StoreKind is the shape of a store.
+type StoreKind int
+
+const (
+	KeyValueStore StoreKind = iota
+	WindowStore
+	SessionStore
+)
+
+func (k StoreKind) String() string {
+	switch k {
+	case WindowStore:
+		return "window"
+	case SessionStore:
+		return "session"
+	}
+	return "keyvalue"
+}
+
+// WindowChangelogExtraRetention is added to a window or session store's
+// retention for its changelog's retention.ms, as Kafka Streams'
+// windowstore.changelog.additional.retention.ms (default one day): a
+// restore must still find every window the store retains.
+const WindowChangelogExtraRetention = 24 * 60 * 60 * 1000
 
 // StoreCodec is how interactive queries read a store: the DSL knows the
 // store's types and serdes, the query layer only sees bytes. Serdes are
