@@ -86,7 +86,7 @@ func (n *nodeInstance) RecordDropped(reason string) {
 		n.task.cfg.OnDropped(reason)
 	}
 }
-func (n *nodeInstance) WallClock() time.Time                { return n.task.cfg.Clock() }
+func (n *nodeInstance) WallClock() time.Time { return n.task.cfg.Clock() }
 
 func (n *nodeInstance) Store(name string) any {
 	for _, s := range n.node.Stores {
