@@ -66,7 +66,10 @@ func (q queryBackend) Stores() []rest.StoreInfo {
 	var out []rest.StoreInfo
 	for _, st := range q.a.compiled.Subtopologies {
 		for _, spec := range st.StoreSpecs {
-			info := rest.StoreInfo{Name: spec.Name, Kind: "keyvalue", KeyType: "bytes", ValueType: "bytes"}
+			if spec.Internal {
+				continue
+			}
+			info := rest.StoreInfo{Name: spec.Name, Kind: spec.Kind.String(), KeyType: "bytes", ValueType: "bytes"}
 			if spec.Codec != nil {
 				info.KeyType, info.ValueType = spec.Codec.KeyType, spec.Codec.ValueType
 			}
@@ -219,9 +222,17 @@ func (q queryBackend) RangeHosts(store string) ([]string, error) {
 	return hosts, nil
 }
 
-func (q queryBackend) Windows(store string, _ []byte, _, _ time.Time) ([]rest.WindowEntry, error) {
-	if _, _, err := q.a.storeSpec(store); err != nil {
+func (q queryBackend) Windows(store string, key []byte, from, to time.Time) ([]rest.WindowEntry, error) {
+	ws, err := q.a.fetchWindowsLocal(store, key, from.UnixMilli(), to.UnixMilli())
+	if errors.Is(err, errNotWindowed) {
+		return nil, rest.ErrNotWindowStore
+	}
+	if err != nil {
 		return nil, unavailable(err)
 	}
-	return nil, rest.ErrNotWindowStore // every store is a key-value store so far
+	out := make([]rest.WindowEntry, len(ws))
+	for i, w := range ws {
+		out[i] = rest.WindowEntry{Start: time.UnixMilli(w.start), End: time.UnixMilli(w.end), Value: w.value}
+	}
+	return out, nil
 }

@@ -19,6 +19,7 @@ type metrics struct {
 
 	restored   *prometheus.CounterVec
 	standbyLag *prometheus.GaugeVec
+	dropped    *prometheus.CounterVec
 }
 
 func newMetrics(a *App) (*metrics, error) {
@@ -38,6 +39,10 @@ func newMetrics(a *App) (*metrics, error) {
 		Name: "kstreams_standby_lag_records",
 		Help: "Changelog records a standby task was behind at its last catch-up.",
 	}, []string{"task"})
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kstreams_dropped_records_total",
+		Help: "Records processors dropped on purpose, by reason (late: too late for every window).",
+	}, []string{"reason"})
 	counter := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
 	}
@@ -45,7 +50,7 @@ func newMetrics(a *App) (*metrics, error) {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	for _, c := range []prometheus.Collector{
-		m.restored, m.standbyLag,
+		m.restored, m.standbyLag, m.dropped,
 		counter("kstreams_records_processed_total", "Records processed by active tasks.",
 			func() float64 { return float64(a.stats.Processed.Load()) }),
 		counter("kstreams_records_skipped_total", "Records that failed to deserialize and were skipped.",

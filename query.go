@@ -9,6 +9,7 @@ import (
 
 	"github.com/kstreams-go/kstreams/internal/assign"
 	"github.com/kstreams-go/kstreams/internal/partition"
+	"github.com/kstreams-go/kstreams/internal/statemgr"
 	"github.com/kstreams-go/kstreams/internal/task"
 	"github.com/kstreams-go/kstreams/internal/topology"
 	"github.com/kstreams-go/kstreams/serde"
@@ -230,7 +231,7 @@ func (a *App) assignment() (assign.Assignment, bool) {
 func (a *App) storeSpec(name string) (*topology.Subtopology, topology.StoreSpec, error) {
 	for _, st := range a.compiled.Subtopologies {
 		for _, spec := range st.StoreSpecs {
-			if spec.Name == name {
+			if spec.Name == name && !spec.Internal {
 				return st, spec, nil
 			}
 		}
@@ -273,9 +274,21 @@ func (a *App) queryableState(store string) error {
 	return &NotQueryableError{Store: store, Reason: ReasonNotRunning}
 }
 
-// withLocalStore runs fn on the store of the local active task t while
-// that task cannot be closed under it.
+// withLocalStore runs fn on the key-value store of the local active task
+// t while that task cannot be closed under it.
 func (a *App) withLocalStore(store string, t assign.Task, asg assign.Assignment, fn func(state.KeyValueStore) error) error {
+	return a.withLocalTask(store, t, asg, func(m *statemgr.Manager) error {
+		kv := m.Store(store)
+		if kv == nil {
+			return fmt.Errorf("kstreams: task %s has no key-value store %q", t, store)
+		}
+		return fn(kv)
+	})
+}
+
+// withLocalTask runs fn on the stores of the local active task t while
+// that task cannot be closed under it.
+func (a *App) withLocalTask(store string, t assign.Task, asg assign.Assignment, fn func(*statemgr.Manager) error) error {
 	a.mu.Lock()
 	r := a.runners[task.ID{Subtopology: t.Subtopology, Partition: t.Partition}]
 	a.mu.Unlock()
@@ -293,11 +306,7 @@ func (a *App) withLocalStore(store string, t assign.Task, asg assign.Assignment,
 		}
 		return &NotQueryableError{Store: store, Task: t.String(), Reason: ReasonRestoring}
 	}
-	kv := r.stores.Store(store)
-	if kv == nil {
-		return fmt.Errorf("kstreams: task %s has no store %q", t, store)
-	}
-	return fn(kv)
+	return fn(r.stores)
 }
 
 // getLocal reads key from this instance's active task that owns it.

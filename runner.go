@@ -104,6 +104,10 @@ func (r *runner) start() error {
 		Collector:              r.app.coll,
 		OnDeserializationError: r.app.deserializationHandler(r.log),
 		Stores:                 stores,
+		OnDropped: func(reason string) {
+			r.app.metrics.dropped.WithLabelValues(reason).Inc()
+			r.log.Debug("dropped a record", "reason", reason)
+		},
 	})
 	if err != nil {
 		return err

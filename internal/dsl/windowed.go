@@ -156,6 +156,7 @@ func addWindowStore[K, V any](b *Builder, name string, m Materialized[K, V], pro
 		Retention:        retention,
 		WindowSize:       size,
 		RetainDuplicates: dups,
+		Internal:         dups, // the sliding aggregation's record buffer
 	}, processor))
 }
 
