@@ -1,8 +1,10 @@
 // Command dnsfqdn watches a DNS server's debug log: it parses each packet
 // line of "dns-log" into its time, direction, client, response code and
-// queried name (FQDN), and flags the names that look malicious, a keyword
-// such as "update-java" or a random-looking label such as a domain
-// generation algorithm makes, on the topic "alerts".
+// queried name (FQDN), counts the questions for each name per minute of
+// the log's time in the window store "fqdn-counts", writing every new
+// count to the topic "fqdn-counts", and flags the names that look
+// malicious, a keyword such as "update-java" or a random-looking label
+// such as a domain generation algorithm makes, on the topic "alerts".
 //
 // Usage:
 //
@@ -23,6 +25,15 @@
 // the server's own query to a forwarder, its answer, and the answer to
 // the client) counts once.
 //
+// Windows are tumbling, one minute long, aligned to the minute; a line
+// more than 10 minutes later (in log time) than the latest line counted
+// is too late for its window and dropped. A "fqdn-counts" record is keyed
+// by the FQDN and its window in Kafka Streams' TimeWindowedSerializer
+// layout, the FQDN's bytes then the window start as 8 big-endian bytes of
+// epoch milliseconds, and holds the count as an 8-byte big-endian
+// integer, Kafka's LongSerializer (kcat reads it with -s value=Q). The
+// latest record of a name and window holds its count.
+//
 // An "alerts" record is keyed by the FQDN (a string) and holds a JSON
 // object: why the name is suspicious, the client that asked, the time,
 // the response code and the question type:
@@ -33,8 +44,11 @@
 // creates the topics with 4 partitions, feeds -records lines of a
 // synthetic log (default 1000) whose times span the eight minutes that
 // start ten minutes ago, waits until every alert the log should raise
-// has arrived, prints them as "ALERT <fqdn> <reason>" lines, one per
-// name, in name order, and exits 0. Unless -state-dir is given, its
+// and every count is in, prints the five names most asked for in each
+// window, as "<window start, RFC 3339> <fqdn> <count>" lines (windows in
+// time order, names by count then name), then the alerts as
+// "ALERT <fqdn> <reason>" lines, one per name, in name order, and exits
+// 0. Unless -state-dir is given, its
 // state lives in a temporary directory removed on exit, as the embedded
 // broker's topics are. With -records 0 it feeds nothing and runs until
 // interrupted, for other clients (kcat) to feed it through the broker
@@ -44,9 +58,16 @@
 // lines (default 0) and runs until SIGINT or SIGTERM, when it commits
 // what it processed and exits 0.
 //
-// -http, -standbys and -session-timeout are as in examples/wordcount:
-// the query API and metrics, warm standby copies of the state, and how
-// long the group waits for a silent instance.
+// With -http HOST:PORT the instance serves the interactive-query REST API
+// and Prometheus metrics there, and advertises that address to the other
+// instances of the application, so any of them answers for any name:
+//
+//	curl 'http://HOST:PORT/v1/stores/fqdn-counts/keys/www.google.com/windows?from=2026-11-28T09:00:00Z'
+//
+// The store keeps the last hour of windows. -standbys and
+// -session-timeout are as in examples/wordcount: warm standby copies of
+// each task's counts on other instances, and how long the group waits for
+// a silent instance before moving its tasks.
 //
 // Logs go to stderr; stdout carries only the result lines.
 package main
@@ -59,6 +80,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
@@ -80,7 +102,21 @@ import (
 
 const (
 	inputTopic  = "dns-log"
+	countsTopic = "fqdn-counts"
 	alertsTopic = "alerts"
+	storeName   = "fqdn-counts"
+
+	windowSize = time.Minute
+	// windowGrace is how long, in log time, a window takes late lines
+	// after it ends. Lines arrive out of order: the tasks that parse the
+	// partitions of dns-log go at their own pace, each sending its answers
+	// on through the repartition topic, so the task that counts a name
+	// gets the log's lines interleaved, and logs shipped from several
+	// servers lag each other. The synthetic log spans 8 minutes, less than
+	// the grace, so none of its lines is late whatever the interleaving.
+	windowGrace = 10 * time.Minute
+	// windowRetention is how long the store keeps a window for queries.
+	windowRetention = time.Hour
 )
 
 // Alert is the value of an "alerts" record, whose key is the FQDN.
@@ -92,15 +128,25 @@ type Alert struct {
 	Type     string    `json:"type"`   // the question type
 }
 
-// buildTopology parses the log lines of "dns-log" with lp, keeps the
-// answers to clients, and writes an alert for each whose name looks
-// suspicious to "alerts".
+// buildTopology parses the log lines of "dns-log" with lp and keeps the
+// answers to clients. It counts them per name and minute in the window
+// store "fqdn-counts": grouping by name sends the answers through the
+// repartition topic "<app-id>-fqdn-counts-repartition", so that every
+// answer for a name reaches the task that owns its counts, and each new
+// count goes to the topic "fqdn-counts". It writes an alert for each
+// answer whose name looks suspicious to "alerts".
 func buildTopology(lp *lineParser) (*kstreams.Topology, error) {
 	b := kstream.NewBuilder()
 	lines := kstream.Stream(b, kstream.ConsumedWith(serde.String(), serde.String()).
 		WithTimestampExtractor(eventTime), inputTopic)
 	answers := kstream.FlatMapValues(lines, lp.parse).
 		Filter(func(_ string, p Packet) bool { return p.AnswerToClient() })
+
+	byName := kstream.GroupBy(answers, func(_ string, p Packet) string { return p.FQDN })
+	counts := kstream.WindowedCount(kstream.WindowedBy(byName, kstream.TumblingWindows(windowSize, windowGrace)),
+		kstream.Materialized[string, int64]{StoreName: storeName, Retention: windowRetention})
+	counts.ToStream().To(countsTopic, kstream.ProducedWith(serde.TimeWindowed(serde.String(), windowSize), serde.Int64()))
+
 	kstream.FlatMap(answers, alerts).To(alertsTopic, kstream.ProducedWith(serde.String(), serde.JSON[Alert]()))
 	return b.Build()
 }
@@ -271,7 +317,7 @@ func runOn(ctx context.Context, brokers []string, o options, stdout io.Writer, l
 		return fmt.Errorf("client for %v: %w", brokers, err)
 	}
 	defer cl.Close()
-	if err := embedded.CreateTopics(ctx, kadm.NewClient(cl), []string{inputTopic, alertsTopic}, log); err != nil {
+	if err := embedded.CreateTopics(ctx, kadm.NewClient(cl), []string{inputTopic, countsTopic, alertsTopic}, log); err != nil {
 		return err
 	}
 
@@ -338,7 +384,7 @@ func runOn(ctx context.Context, brokers []string, o options, stdout io.Writer, l
 		return stopAndWait(nil)
 	}
 
-	log.Info("waiting for the log to be processed", "alerts", len(want.alerts), "timeout", o.timeout)
+	log.Info("waiting for the log to be processed", "answers", want.answers, "alerts", len(want.alerts), "timeout", o.timeout)
 	got, err := awaitResults(ctx, brokers, want, o.timeout, runDone, log)
 	if err := stopAndWait(err); err != nil {
 		return err
@@ -363,9 +409,11 @@ func feed(ctx context.Context, cl *kgo.Client, lines []string) error {
 
 // results is what the topology makes of a log.
 type results struct {
-	// answers is how many answers to clients the log holds; only expect
-	// sets it.
-	answers int
+	// answers is how many answers to clients the log holds: what the
+	// counts add up to.
+	answers int64
+	// counts is the count of each name in each window.
+	counts map[kstream.Windowed[string]]int64
 	// alerts are the alert records, in no particular order.
 	alerts []alertRecord
 }
@@ -375,15 +423,24 @@ type alertRecord struct {
 	reason string
 }
 
-// expect computes what the topology should make of lines.
+// windowOf returns the window of the count of fqdn at t.
+func windowOf(fqdn string, t time.Time) kstream.Windowed[string] {
+	ms, size := t.UnixMilli(), windowSize.Milliseconds()
+	start := ms - ms%size
+	return kstream.Windowed[string]{Key: fqdn, Start: start, End: start + size}
+}
+
+// expect computes what the topology should make of lines: none of them
+// is late when they span less than windowGrace.
 func expect(lines []string) results {
-	var r results
+	r := results{counts: map[kstream.Windowed[string]]int64{}}
 	for _, l := range lines {
 		p, err := ParseLine(l)
 		if err != nil || !p.AnswerToClient() {
 			continue
 		}
 		r.answers++
+		r.counts[windowOf(p.FQDN, p.Time)]++
 		for _, kv := range alerts("", p) {
 			r.alerts = append(r.alerts, alertRecord{kv.Key, kv.Value.Reason})
 		}
@@ -391,9 +448,28 @@ func expect(lines []string) results {
 	return r
 }
 
-// print writes the result lines: "ALERT <fqdn> <reason>" once per
-// alerted name, in name order.
+// topPerWindow is how many names print lists for each window.
+const topPerWindow = 5
+
+// print writes the result lines: for each window, in time order, its
+// topPerWindow names most asked for, "<window start> <fqdn> <count>",
+// by count then name; then "ALERT <fqdn> <reason>" once per alerted
+// name, in name order.
 func (r results) print(w io.Writer) {
+	byStart := map[int64][]kstream.Windowed[string]{}
+	for k := range r.counts {
+		byStart[k.Start] = append(byStart[k.Start], k)
+	}
+	for _, start := range slices.Sorted(maps.Keys(byStart)) {
+		names := byStart[start]
+		slices.SortFunc(names, func(a, b kstream.Windowed[string]) int {
+			return cmp.Or(cmp.Compare(r.counts[b], r.counts[a]), strings.Compare(a.Key, b.Key))
+		})
+		for _, k := range names[:min(topPerWindow, len(names))] {
+			fmt.Fprintf(w, "%s %s %d\n", time.UnixMilli(start).UTC().Format(time.RFC3339), k.Key, r.counts[k])
+		}
+	}
+
 	alerts := slices.Clone(r.alerts)
 	slices.SortFunc(alerts, func(a, b alertRecord) int {
 		return cmp.Or(strings.Compare(a.fqdn, b.fqdn), strings.Compare(a.reason, b.reason))
@@ -403,18 +479,20 @@ func (r results) print(w io.Writer) {
 	}
 }
 
-// awaitResults reads the output topics from the start until they hold as
-// many alerts as want. It fails when timeout passes first, when ctx ends,
-// or when the app stops (runDone).
+// awaitResults reads the output topics from the start, keeping the
+// latest count of each name and window, until the counts add up to
+// want.answers and as many alerts as want's have arrived: a count only
+// grows, so then every answer fed is counted. It fails when timeout
+// passes first, when ctx ends, or when the app stops (runDone).
 func awaitResults(ctx context.Context, brokers []string, want results, timeout time.Duration, runDone <-chan struct{}, log *slog.Logger) (results, error) {
-	var got results
+	got := results{counts: map[kstream.Windowed[string]]int64{}}
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
-		kgo.ConsumeTopics(alertsTopic),
+		kgo.ConsumeTopics(countsTopic, alertsTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	)
 	if err != nil {
-		return got, fmt.Errorf("consumer of %s: %w", alertsTopic, err)
+		return got, fmt.Errorf("consumer of %s and %s: %w", countsTopic, alertsTopic, err)
 	}
 	defer cl.Close()
 
@@ -428,18 +506,17 @@ func awaitResults(ctx context.Context, brokers []string, want results, timeout t
 		}
 	}()
 
+	keySerde, countSerde := serde.TimeWindowed(serde.String(), windowSize), serde.Int64()
 	alertSerde := serde.JSON[Alert]()
-	done := func() bool { return len(got.alerts) >= len(want.alerts) }
+	done := func() bool { return got.answers >= want.answers && len(got.alerts) >= len(want.alerts) }
 	for !done() {
 		fs := cl.PollFetches(waitCtx)
 		var badErr error
 		fs.EachRecord(func(r *kgo.Record) {
-			a, err := alertSerde.Deserialize(r.Topic, r.Value)
-			if err != nil {
-				badErr = fmt.Errorf("%s-%d@%d: alert for %q: %w", r.Topic, r.Partition, r.Offset, r.Key, err)
+			if badErr != nil {
 				return
 			}
-			got.alerts = append(got.alerts, alertRecord{string(r.Key), a.Reason})
+			badErr = got.add(r, keySerde, countSerde, alertSerde)
 		})
 		if badErr != nil {
 			return got, badErr
@@ -448,7 +525,8 @@ func awaitResults(ctx context.Context, brokers []string, want results, timeout t
 			break
 		}
 		if waitCtx.Err() != nil {
-			progress := fmt.Sprintf("%d of %d alerts", len(got.alerts), len(want.alerts))
+			progress := fmt.Sprintf("counted %d of %d answers (%d names and windows), %d of %d alerts",
+				got.answers, want.answers, len(got.counts), len(got.alerts), len(want.alerts))
 			select {
 			case <-runDone:
 				return got, fmt.Errorf("app stopped before the log was processed; %s", progress)
@@ -465,9 +543,37 @@ func awaitResults(ctx context.Context, brokers []string, want results, timeout t
 			log.Warn("consuming output", "topic", topic, "partition", p, "err", err)
 		})
 	}
-	if len(got.alerts) > len(want.alerts) {
-		// Only a replay after a failure raises an alert twice.
-		log.Warn("more alerts than the log raises: some lines were processed twice", "got", len(got.alerts), "want", len(want.alerts))
+	if got.answers > want.answers || len(got.alerts) > len(want.alerts) {
+		// Only a replay after a failure counts a line twice.
+		log.Warn("more counted than fed: some lines were processed twice",
+			"answers", got.answers, "fed", want.answers, "alerts", len(got.alerts), "want_alerts", len(want.alerts))
 	}
 	return got, nil
+}
+
+// add adds an output record to r: the latest count of a name and window,
+// or an alert.
+func (r *results) add(rec *kgo.Record, keys serde.Serde[kstream.Windowed[string]], counts serde.Serde[int64], alerts serde.Serde[Alert]) error {
+	where := func(err error) error {
+		return fmt.Errorf("%s-%d@%d: %w", rec.Topic, rec.Partition, rec.Offset, err)
+	}
+	if rec.Topic == alertsTopic {
+		a, err := alerts.Deserialize(rec.Topic, rec.Value)
+		if err != nil {
+			return where(fmt.Errorf("alert for %q: %w", rec.Key, err))
+		}
+		r.alerts = append(r.alerts, alertRecord{string(rec.Key), a.Reason})
+		return nil
+	}
+	k, err := keys.Deserialize(rec.Topic, rec.Key)
+	if err != nil {
+		return where(fmt.Errorf("windowed key %q: %w", rec.Key, err))
+	}
+	n, err := counts.Deserialize(rec.Topic, rec.Value)
+	if err != nil {
+		return where(fmt.Errorf("count of %v: %w", k, err))
+	}
+	r.answers += n - r.counts[k]
+	r.counts[k] = n
+	return nil
 }

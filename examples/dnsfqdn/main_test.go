@@ -5,11 +5,14 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kstreams-go/kstreams/kstream"
 	"github.com/kstreams-go/kstreams/serde"
 	"github.com/kstreams-go/kstreams/testutil"
 )
@@ -51,6 +54,11 @@ func TestTopologyAlerts(t *testing.T) {
 		"11/28/2026 9:23:00 AM 1A2C PACKET  000034D4A199FC3E UDP Snd 10.1.0.12       4a94 R Q [8081   DR  NOERROR] MX     (3)cdn(12)adobe-update(3)net(0)",
 	}
 	for i, l := range lines {
+		if i == 4 {
+			// A line without a key, as kcat -P writes them.
+			in.PipeRaw(nil, []byte(l), at("2026-11-28 12:00:00"))
+			continue
+		}
 		in.PipeAt(string(rune('a'+i)), l, at("2026-11-28 12:00:00"))
 	}
 	if err := d.Err(); err != nil {
@@ -83,6 +91,115 @@ func TestTopologyAlerts(t *testing.T) {
 	}
 }
 
+// TestTopologyCountsPerWindow runs buildTopology in the test driver on a
+// synthetic log and checks that the latest count of each name and minute
+// on fqdn-counts, and the window store fqdn-counts, hold exactly the
+// answers of that minute counted here. The records' own timestamps, an
+// hour later, play no part: windows follow the log's time.
+func TestTopologyCountsPerWindow(t *testing.T) {
+	lp := &lineParser{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	topo, err := buildTopology(lp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testutil.NewDriver(t, topo, testutil.WithApplicationID("dnsfqdn"))
+	in := testutil.InputTopic(d, inputTopic, serde.String(), serde.String())
+	keySerde := serde.TimeWindowed(serde.String(), windowSize)
+	out := testutil.OutputTopic(d, countsTopic, keySerde, serde.Int64())
+
+	lines := synthLines(2000, testStart)
+	for i, l := range lines {
+		in.PipeAt(strconv.Itoa(i), l, testStart.Add(time.Hour))
+	}
+	if err := d.Err(); err != nil {
+		t.Fatal(err)
+	}
+	want := expect(lines)
+	if len(want.counts) < 8*5 {
+		t.Fatalf("only %d names and windows in the log; the test wants more", len(want.counts))
+	}
+
+	latest := map[kstream.Windowed[string]]int64{}
+	for _, r := range out.ReadRecords() {
+		k := r.Key
+		if r.Value != latest[k]+1 {
+			t.Errorf("count of %v went from %d to %d, want one more", k, latest[k], r.Value)
+		}
+		if ts := r.Timestamp.UnixMilli(); ts < k.Start || ts >= k.End {
+			t.Errorf("count of %v stamped %v, outside its window", k, r.Timestamp.UTC())
+		}
+		if k.End-k.Start != windowSize.Milliseconds() || k.Start%windowSize.Milliseconds() != 0 {
+			t.Errorf("window %v: want a minute, on the minute", k)
+		}
+		latest[k] = r.Value
+	}
+	if !maps.Equal(latest, want.counts) {
+		t.Errorf("latest counts on %s differ from the log's:\n got %v\nwant %v", countsTopic, latest, want.counts)
+	}
+
+	store := testutil.WindowStore(d, storeName)
+	if store == nil {
+		t.Fatalf("no window store %s", storeName)
+	}
+	it, err := store.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[kstream.Windowed[string]]int64{}
+	for it.Next() {
+		n, err := serde.Int64().Deserialize(storeName, it.Value())
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored[kstream.Windowed[string]{Key: string(it.Key()), Start: it.Start(), End: it.Start() + windowSize.Milliseconds()}] = n
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(stored, want.counts) {
+		t.Errorf("store %s differs from the log's counts:\n got %v\nwant %v", storeName, stored, want.counts)
+	}
+	if d.Produced("dnsfqdn-fqdn-counts-changelog") == 0 {
+		t.Error("nothing written to the changelog dnsfqdn-fqdn-counts-changelog")
+	}
+	if n := d.Dropped("late"); n != 0 {
+		t.Errorf("%d lines dropped as late", n)
+	}
+}
+
+// TestTopologyLateLines checks the grace: once the log has reached 9:30,
+// the window 9:19-9:20 is closed (it ended 10 minutes ago) and a line for
+// it is dropped, while 9:20-9:21 still takes lines.
+func TestTopologyLateLines(t *testing.T) {
+	lp := &lineParser{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	topo, err := buildTopology(lp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testutil.NewDriver(t, topo)
+	in := testutil.InputTopic(d, inputTopic, serde.String(), serde.String())
+	out := testutil.OutputTopic(d, countsTopic, serde.TimeWindowed(serde.String(), windowSize), serde.Int64())
+	answer := func(clock string) string {
+		return "11/28/2026 " + clock + " AM 0490 PACKET 000000216EFFC910 UDP Snd 10.1.0.5 80a8 R Q [8081 DR NOERROR] A (7)example(3)com(0)"
+	}
+	for _, clock := range []string{"9:30:00", "9:19:59", "9:20:00", "9:20:59"} {
+		in.Pipe("k", answer(clock))
+	}
+	if err := d.Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int64{}
+	for _, kv := range out.ReadKeyValues() {
+		got[kv.Key.StartTime().UTC().Format("15:04")] = kv.Value
+	}
+	if want := map[string]int64{"09:30": 1, "09:20": 2}; !maps.Equal(got, want) {
+		t.Errorf("counts by window %v, want %v", got, want)
+	}
+	if n := d.Dropped("late"); n != 1 {
+		t.Errorf("%d lines dropped as late, want 1", n)
+	}
+}
+
 // TestAlertJSON pins the alert's wire form, which the README shows.
 func TestAlertJSON(t *testing.T) {
 	a := Alert{Reason: "keyword update-java", ClientIP: "10.1.0.66", Time: time.Date(2026, 11, 28, 9, 31, 7, 0, time.UTC), Status: "NOERROR", Type: "A"}
@@ -96,8 +213,15 @@ func TestAlertJSON(t *testing.T) {
 	}
 }
 
-func TestPrintAlerts(t *testing.T) {
-	r := results{alerts: []alertRecord{
+func TestPrint(t *testing.T) {
+	w := func(name, start string) kstream.Windowed[string] {
+		return windowOf(name, testStart.Add(mustDuration(t, start)))
+	}
+	r := results{counts: map[kstream.Windowed[string]]int64{
+		w("b.example", "1m"): 3, w("a.example", "1m30s"): 3, w("c.example", "1m"): 9,
+		w("d.example", "1m"): 1, w("e.example", "1m"): 1, w("f.example", "1m"): 1, w("g.example", "1m"): 1,
+		w("a.example", "0s"): 1,
+	}, alerts: []alertRecord{
 		{"update-java.com", "keyword update-java"},
 		{"b.example", "x"},
 		{"update-java.com", "keyword update-java"},
@@ -105,7 +229,16 @@ func TestPrintAlerts(t *testing.T) {
 	}}
 	var buf bytes.Buffer
 	r.print(&buf)
-	want := "ALERT a.example y\nALERT b.example x\nALERT update-java.com keyword update-java\n"
+	want := `2026-11-28T09:20:00Z a.example 1
+2026-11-28T09:21:00Z c.example 9
+2026-11-28T09:21:00Z a.example 3
+2026-11-28T09:21:00Z b.example 3
+2026-11-28T09:21:00Z d.example 1
+2026-11-28T09:21:00Z e.example 1
+ALERT a.example y
+ALERT b.example x
+ALERT update-java.com keyword update-java
+`
 	if buf.String() != want {
 		t.Errorf("printed:\n%s\nwant:\n%s", buf.String(), want)
 	}
@@ -192,6 +325,15 @@ func TestRunEmbedded(t *testing.T) {
 		wants = append(wants, want.String())
 	}
 	t.Errorf("printed:\n%s\nwant:\n%s", stdout.String(), strings.Join(wants, "\nor\n"))
+}
+
+func mustDuration(t *testing.T, s string) time.Duration {
+	t.Helper()
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // testWriter sends the example's log lines to the test log.
