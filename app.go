@@ -142,6 +142,12 @@ func New(topo *Topology, cfg Config) (*App, error) {
 	if a.metrics, err = newMetrics(a); err != nil {
 		return nil, &ConfigError{"Registerer", err.Error()}
 	}
+	// Series start at zero, so a scrape before any restore sees them.
+	for _, st := range compiled.Subtopologies {
+		for store := range st.Changelogs {
+			a.metrics.restored.WithLabelValues(store).Add(0)
+		}
+	}
 	return a, nil
 }
 
