@@ -168,8 +168,7 @@ func (db *PebbleDB) Store(name string) KeyValueStore {
 	if s, ok := db.stores[name]; ok {
 		return s
 	}
-	prefix := binary.AppendUvarint(nil, uint64(len(name)))
-	prefix = append(prefix, name...)
+	prefix := storePrefix(name)
 	s := &pebbleStore{
 		db:     db,
 		name:   name,
@@ -184,6 +183,68 @@ func (db *PebbleDB) Store(name string) KeyValueStore {
 		db.stores[name] = s
 	}
 	return s
+}
+
+// storePrefix is the key prefix of the store called name:
+// uvarint(len(name)) || name.
+func storePrefix(name string) []byte {
+	prefix := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen64+len(name)), uint64(len(name)))
+	return append(prefix, name...)
+}
+
+// DropStore deletes every key of the store called name with one range
+// deletion, whatever the number of keys: the segmented window and session
+// stores drop an expired segment this way. The space is reclaimed by
+// compactions later. A store of that name that is open stays usable, and
+// empty.
+func (db *PebbleDB) DropStore(name string) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return ErrClosed
+	}
+	prefix := storePrefix(name)
+	if err := db.db.DeleteRange(prefix, prefixSuccessor(prefix), pebble.NoSync); err != nil {
+		return fmt.Errorf("state: drop store %q in pebble %s: %w", name, db.dir, err)
+	}
+	return nil
+}
+
+// StoreNames returns the names, starting with prefix, of the stores that
+// hold at least one key, in the order of their key ranges (names of one
+// length order bytewise). It seeks once per store in the db rather than
+// reading every key: a reopened window or session store finds its segments
+// with it.
+func (db *PebbleDB) StoreNames(prefix string) ([]string, error) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return nil, ErrClosed
+	}
+	it, err := db.db.NewIter(nil)
+	if err != nil {
+		return nil, fmt.Errorf("state: list stores in pebble %s: %w", db.dir, err)
+	}
+	var names []string
+	for valid := it.First(); valid; {
+		k := it.Key()
+		n, w := binary.Uvarint(k)
+		if w <= 0 || n > uint64(len(k)-w) {
+			// Not a store key: nothing this package wrote.
+			valid = it.Next()
+			continue
+		}
+		end := w + int(n)
+		if name := k[w:end]; bytes.HasPrefix(name, []byte(prefix)) {
+			names = append(names, string(name))
+		}
+		// The next store's keys start after every key with this prefix.
+		valid = it.SeekGE(prefixSuccessor(k[:end]))
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, fmt.Errorf("state: list stores in pebble %s: %w", db.dir, err)
+	}
+	return names, nil
 }
 
 // Flush writes the memtables to sstables on disk.
