@@ -250,7 +250,12 @@ func (s *planner) assignActive() {
 		}
 		best := -1
 		for i := range s.ms {
-			if _, ok := s.state(i, t); !ok || !room(i) || !sRoom(i, t) || !subRoom(i, t) {
+			// A member holding the task's state may go one stateful task
+			// over the even share: restoring a whole store to keep the
+			// share exact costs more than the imbalance, as Kafka
+			// Streams' high-availability assignor also prefers caught-up
+			// clients.
+			if _, ok := s.state(i, t); !ok || !room(i) || sCount[i] > sBase || subCount[i][t.Subtopology] > (perSub[t.Subtopology]+m-1)/m {
 				continue
 			}
 			if best < 0 {

@@ -422,3 +422,45 @@ func TestEachSubtopologySpread(t *testing.T) {
 		}
 	}
 }
+
+// TestFailoverGoesToStandby: when a member dies, each of its stateful
+// tasks goes to the member holding its standby, even when that puts the
+// member one stateful task over the even share, so the failover restores
+// only the tail. Checked for every member dying, 3 and 4 members.
+func TestFailoverGoesToStandby(t *testing.T) {
+	for _, n := range []int{3, 4} {
+		p := Params{StatefulSubtopologies: statefulSet(1), NumStandbyReplicas: 1}
+		tasks := allTasks(2, 4)
+		members := fresh(n)
+		plan := AssignTasks(members, tasks, p)
+		members = rejoin(members, plan, 1)
+		plan = AssignTasks(members, tasks, p)
+		for dead := range n {
+			survivors := rejoin(append(slices.Clone(members[:dead]), members[dead+1:]...), plan, 2)
+			holder := map[Task]string{}
+			for _, m := range survivors {
+				for _, task := range plan[m.ID].Standby {
+					holder[task] = m.ID
+				}
+			}
+			after := AssignTasks(survivors, tasks, p)
+			for _, task := range plan[members[dead].ID].Active {
+				if !p.StatefulSubtopologies[task.Subtopology] {
+					continue
+				}
+				if got := ownerOf(after, task); got != holder[task] {
+					t.Errorf("%d members, %s dies: its task %s went to %s, its standby is on %s", n, members[dead].ID, task, got, holder[task])
+				}
+			}
+		}
+	}
+}
+
+func ownerOf(plan map[string]Tasks, task Task) string {
+	for id, ts := range plan {
+		if slices.Contains(ts.Active, task) {
+			return id
+		}
+	}
+	return ""
+}
