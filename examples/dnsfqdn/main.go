@@ -25,9 +25,10 @@
 // the server's own query to a forwarder, its answer, and the answer to
 // the client) counts once.
 //
-// Windows are tumbling, one minute long, aligned to the minute; a line
-// more than 10 minutes later (in log time) than the latest line counted
-// is too late for its window and dropped. A "fqdn-counts" record is keyed
+// Windows are tumbling, one minute long, aligned to the minute. A line
+// whose window ended 10 minutes or more (in log time) before the latest
+// line the counting task has seen is too late: it is dropped, and counted
+// in the metric kstreams_dropped_records_total{reason="late"}. A "fqdn-counts" record is keyed
 // by the FQDN and its window in Kafka Streams' TimeWindowedSerializer
 // layout, the FQDN's bytes then the window start as 8 big-endian bytes of
 // epoch milliseconds, and holds the count as an 8-byte big-endian

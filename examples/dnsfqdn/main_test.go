@@ -2,10 +2,14 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"maps"
+	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -325,6 +329,139 @@ func TestRunEmbedded(t *testing.T) {
 		wants = append(wants, want.String())
 	}
 	t.Errorf("printed:\n%s\nwant:\n%s", stdout.String(), strings.Join(wants, "\nor\n"))
+}
+
+// TestRunAgainstCluster runs the example with -brokers and -http against
+// an in-process cluster over the wire, as a long-running instance: it
+// feeds the log, and then the latest counts on fqdn-counts are the log's,
+// as are the windows of a name read from the store fqdn-counts through
+// the REST API; it returns nil once its context is cancelled.
+func TestRunAgainstCluster(t *testing.T) {
+	c := testutil.NewCluster(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	addr := freeAddr(t)
+	args := []string{
+		"-brokers", strings.Join(c.Addrs(), ","),
+		"-records", "600",
+		"-app-id", "dnsfqdn-test",
+		"-state-dir", t.TempDir(),
+		"-commit-interval", "200ms",
+		"-http", addr,
+	}
+	before := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, args, &bytes.Buffer{}, testWriter{t}) }()
+
+	// The log starts from the clock when run fed it.
+	wantFor := func(now time.Time) results { return expect(synthLines(600, synthStart(now))) }
+	var want, got results
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got = latestCounts(t, c)
+		matched := false
+		for _, w := range []results{wantFor(before), wantFor(time.Now())} {
+			if maps.Equal(got.counts, w.counts) {
+				want, matched = w, true
+			}
+		}
+		if matched || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run returned before the log was counted: %v", err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if want.counts == nil {
+		t.Fatalf("latest counts in %s:\n got %v\nwant %v", countsTopic, got.counts, wantFor(before).counts)
+	}
+
+	// The store holds the same counts: ask it for every window of the most
+	// asked name.
+	const name = "www.google.com"
+	var wantWindows []restWindow
+	for k, n := range want.counts {
+		if k.Key == name {
+			wantWindows = append(wantWindows, restWindow{StartMs: k.Start, EndMs: k.End, Value: n})
+		}
+	}
+	if len(wantWindows) < 8 {
+		t.Fatalf("%s is in %d windows of the log; the test wants it in every one", name, len(wantWindows))
+	}
+	slices.SortFunc(wantWindows, func(a, b restWindow) int { return cmp.Compare(a.StartMs, b.StartMs) })
+	url := "http://" + addr + "/v1/stores/" + storeName + "/keys/" + name + "/windows?from=" +
+		time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	var gotWindows []restWindow
+	for {
+		gotWindows = getWindows(t, url)
+		if slices.Equal(gotWindows, wantWindows) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !slices.Equal(gotWindows, wantWindows) {
+		t.Errorf("GET %s:\n got %+v\nwant %+v", url, gotWindows, wantWindows)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run after cancel: %v", err)
+	}
+}
+
+// restWindow is one window of the REST API's windows endpoint.
+type restWindow struct {
+	StartMs int64 `json:"startMs"`
+	EndMs   int64 `json:"endMs"`
+	Value   int64 `json:"value"`
+}
+
+// getWindows asks the REST API for windows; an error (the server is not up
+// yet, the task is not running yet) is logged and yields none.
+func getWindows(t *testing.T, url string) []restWindow {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Logf("GET %s: %v", url, err)
+		return nil
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Logf("GET %s: %s %s %v", url, resp.Status, body, err)
+		return nil
+	}
+	var out struct{ Windows []restWindow }
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("GET %s: %s: %v", url, body, err)
+	}
+	return out.Windows
+}
+
+// latestCounts reads fqdn-counts and returns the latest count of each name
+// and window.
+func latestCounts(t *testing.T, c *testutil.Cluster) results {
+	t.Helper()
+	r := results{counts: map[kstream.Windowed[string]]int64{}}
+	for _, rec := range c.ConsumeAll(t, countsTopic, -1, 300*time.Millisecond) {
+		if err := r.add(rec, serde.TimeWindowed(serde.String(), windowSize), serde.Int64(), serde.JSON[Alert]()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return r
+}
+
+// freeAddr returns a loopback host:port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func mustDuration(t *testing.T, s string) time.Duration {
