@@ -12,8 +12,9 @@ package state
 //
 // and dropping it is one DeleteRange over its key range
 // (PebbleDB.DropStore). A reopened store finds its segments with
-// PebbleDB.StoreNames. In memory a segment is a NewInMemory store, dropped by
-// discarding it.
+// PebbleDB.StoreNames, and its observed time (below) under key "observed"
+// of the store <store name> ".meta", written by Flush and Close. In memory
+// a segment is a NewInMemory store, dropped by discarding it.
 //
 // Observed time is the largest t seen by a Put or a restore. A segment s
 // is expired once its last millisecond is older than observed - Retention:
