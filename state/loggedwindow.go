@@ -92,7 +92,7 @@ func (l *loggedSession) Put(key []byte, start, end int64, value []byte) error {
 }
 
 // Remove logs a tombstone even when the session was absent, as Delete of
-// a key-value store does.
+// a key-value store does; not when it had expired.
 func (l *loggedSession) Remove(key []byte, start, end int64) error {
 	return l.Put(key, start, end, nil)
 }
