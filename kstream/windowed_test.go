@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kstreams-go/kstreams/internal/topology"
 	"github.com/kstreams-go/kstreams/kstream"
 	"github.com/kstreams-go/kstreams/serde"
 	"github.com/kstreams-go/kstreams/testutil"
@@ -312,5 +313,44 @@ func TestSessionWindowsMatchReference(t *testing.T) {
 				t.Fatalf("dropped %d late records, reference %d (want some)", d.Dropped("late"), late)
 			}
 		})
+	}
+}
+
+// TestWindowStoreChangelogConfig: window and session store changelogs are
+// compacted and deleted, kept for the store's retention plus a day, as
+// Kafka Streams configures them; the stores are declared with their kind.
+func TestWindowStoreChangelogConfig(t *testing.T) {
+	b := kstream.NewBuilder()
+	g := kstream.GroupByKey(kstream.Stream(b, strStr, "in"))
+	m := kstream.MaterializedAs[string, int64]("w")
+	m.Retention = time.Hour
+	kstream.WindowedCount(kstream.WindowedBy(g, kstream.TumblingWindows(time.Minute, 30*time.Second)), m)
+	kstream.SessionCount(kstream.WindowedBySession(g, kstream.SessionWindowsOf(time.Minute, 0)), kstream.MaterializedAs[string, int64]("s"))
+	topo := build(t, b)
+	c, err := topology.Compile(topo, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"app-w-changelog": fmt.Sprint((time.Hour + 24*time.Hour).Milliseconds()),
+		"app-s-changelog": fmt.Sprint((2*time.Minute + 24*time.Hour).Milliseconds()),
+	}
+	for _, it := range c.InternalTopics {
+		if ret, ok := want[it.Name]; ok {
+			if it.Config["cleanup.policy"] != "compact,delete" || it.Config["retention.ms"] != ret {
+				t.Errorf("%s config %v, want compact,delete and retention.ms %s", it.Name, it.Config, ret)
+			}
+			delete(want, it.Name)
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("changelogs missing: %v", want)
+	}
+	for _, st := range c.Subtopologies {
+		for _, spec := range st.StoreSpecs {
+			if (spec.Name == "w" && spec.Kind != topology.WindowStore) || (spec.Name == "s" && spec.Kind != topology.SessionStore) {
+				t.Errorf("store %s declared as %v", spec.Name, spec.Kind)
+			}
+		}
 	}
 }

@@ -134,6 +134,10 @@ func TestClusterFailover(t *testing.T) {
 	}
 	t.Logf("instance 3's stateful tasks: %s; a restore without standbys reads their %d records, this one read %v",
 		strings.Join(moved, ", "), movedRecords, restored)
+	if movedRecords > 0 && restored >= float64(movedRecords) {
+		t.Errorf("failover restored %v records, as many as the %d of instance 3's own changelog partitions: its tasks did not go to their standbys (%s)",
+			restored, movedRecords, strings.Join(moved, ", "))
+	}
 
 	// 4. A fourth instance joins and takes active tasks.
 	inst = append(inst, c.startInstance(4))
