@@ -139,6 +139,24 @@ func New(topo *Topology, cfg Config) (*App, error) {
 		closing:     make(chan struct{}),
 		done:        make(chan struct{}),
 	}
+	// The balancer exists before Run: interactive queries read its latest
+	// assignment from any goroutine.
+	subOf := map[string]int{}
+	stateful := map[int]bool{}
+	for _, st := range a.compiled.Subtopologies {
+		for _, topic := range st.SourceTopics {
+			subOf[topic] = st.ID
+		}
+		if len(st.Changelogs) > 0 {
+			stateful[st.ID] = true
+		}
+	}
+	a.balancer = &assign.Balancer{
+		Subtopologies:         subOf,
+		StatefulSubtopologies: stateful,
+		NumStandbyReplicas:    a.cfg.NumStandbyReplicas,
+		Subscription:          a.subscription,
+	}
 	if a.metrics, err = newMetrics(a); err != nil {
 		return nil, &ConfigError{"Registerer", err.Error()}
 	}
@@ -226,22 +244,6 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	subOf := map[string]int{}
-	stateful := map[int]bool{}
-	for _, st := range a.compiled.Subtopologies {
-		for _, topic := range st.SourceTopics {
-			subOf[topic] = st.ID
-		}
-		if len(st.Changelogs) > 0 {
-			stateful[st.ID] = true
-		}
-	}
-	a.balancer = &assign.Balancer{
-		Subtopologies:         subOf,
-		StatefulSubtopologies: stateful,
-		NumStandbyReplicas:    a.cfg.NumStandbyReplicas,
-		Subscription:          a.subscription,
-	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(a.cfg.Brokers...),
 		kgo.ConsumerGroup(a.cfg.ApplicationID),

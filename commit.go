@@ -120,7 +120,10 @@ func (a *App) allRunners() []*runner {
 }
 
 // stopRunners stops task loops, waits for them, closes their tasks and
-// forgets them.
+// forgets them. Closing happens under the gate, with the runners taken out
+// of the app's maps at the same time, so a commit running concurrently
+// (the interval's, or the one before leaving the group) either sees a task
+// whole or not at all, never one whose stores are closing.
 func (a *App) stopRunners(rs []*runner) {
 	for _, r := range rs {
 		if r.stopped.CompareAndSwap(false, true) {
@@ -129,6 +132,22 @@ func (a *App) stopRunners(rs []*runner) {
 	}
 	for _, r := range rs {
 		<-r.done
+	}
+	a.gate.Lock()
+	a.mu.Lock()
+	for _, r := range rs {
+		if a.runners[r.id] == r {
+			delete(a.runners, r.id)
+		}
+		for _, tp := range r.tps {
+			if a.byTP[tp] == r {
+				delete(a.byTP, tp)
+				delete(a.committed, tp)
+			}
+		}
+	}
+	a.mu.Unlock()
+	for _, r := range rs {
 		r.endQueries()
 		if r.task != nil {
 			if err := r.task.Close(); err != nil {
@@ -144,6 +163,7 @@ func (a *App) stopRunners(rs []*runner) {
 			}
 		}
 	}
+	a.gate.Unlock()
 	// Pauses outlive assignments in franz-go: resume what these tasks
 	// paused, or a partition coming back later would never be fetched.
 	resume := map[string][]int32{}
@@ -158,15 +178,6 @@ func (a *App) stopRunners(rs []*runner) {
 	if len(resume) > 0 {
 		a.client.ResumeFetchPartitions(resume)
 	}
-	a.mu.Lock()
-	for _, r := range rs {
-		delete(a.runners, r.id)
-		for _, tp := range r.tps {
-			delete(a.byTP, tp)
-			delete(a.committed, tp)
-		}
-	}
-	a.mu.Unlock()
 }
 
 func (a *App) runnersFor(parts map[string][]int32) []*runner {
