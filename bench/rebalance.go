@@ -37,10 +37,19 @@ import (
 // is the time that task stood still (stall); the arrival that ends it is
 // when the task processes again. pause is that moment minus the join;
 // pause_max is the largest over the tasks (the join until every task
-// processes again) and pause_p50_over_tasks their median. Also printed:
-// the join until B is Running (partitions assigned), and, on stderr per
-// round, when A noticed the rebalance (its state left Running) and, per
-// task, the first output of an input produced after the join.
+// processes again) and pause_p50_over_tasks their median (the upper
+// middle one of four). Also printed: the join until B is Running
+// (partitions assigned), and after_notice, from the moment A noticed the
+// rebalance (its state left Running, at its first heartbeat after the
+// join) until every task processes again. On stderr, per round: those
+// and, per task, the first output of an input produced after the join (A
+// keeps processing until it notices, so that one comes within
+// milliseconds and says nothing about the pause).
+//
+// A learns of the rebalance at its next heartbeat, so the pause depends on
+// where in A's heartbeat interval the join falls; round r of R joins r/R
+// of an interval later after the warm-up, so that the rounds sample that
+// phase evenly.
 //
 // A round ends when A and B are both Running again and every output
 // partition has carried a record whose input was produced after that;
@@ -53,7 +62,7 @@ import (
 func rebalanceScenario(o options, brokers string) error {
 	var rs []rebalanceResult
 	for round := 0; round < max(1, o.rounds); round++ {
-		r, err := rebalanceRound(o, brokers)
+		r, err := rebalanceRound(o, brokers, round)
 		if err != nil {
 			return err
 		}
@@ -71,12 +80,13 @@ func rebalanceScenario(o options, brokers string) error {
 	if o.heartbeat > 0 {
 		hb = fmt.Sprintf(" heartbeat=%v", o.heartbeat)
 	}
-	fmt.Printf("scenario=rebalance rate=%d rec/s warmup=%d records%s pause_max=%.0fms pause_p50_over_tasks=%.0fms stall_max=%.0fms join_to_running=%.0fms\n",
+	fmt.Printf("scenario=rebalance rate=%d rec/s warmup=%d records%s pause_max=%.0fms pause_p50_over_tasks=%.0fms stall_max=%.0fms join_to_running=%.0fms after_notice=%.0fms\n",
 		o.rebalanceRate, warmupRecords(o), hb,
 		pick(func(r rebalanceResult) time.Duration { return slices.Max(r.pause) }),
 		pick(func(r rebalanceResult) time.Duration { return medianDuration(r.pause) }),
 		pick(func(r rebalanceResult) time.Duration { return slices.Max(r.stall) }),
-		pick(func(r rebalanceResult) time.Duration { return r.joinToRunning }))
+		pick(func(r rebalanceResult) time.Duration { return r.joinToRunning }),
+		pick(func(r rebalanceResult) time.Duration { return r.afterNotice }))
 	return nil
 }
 
@@ -85,6 +95,7 @@ func warmupRecords(o options) int { return min(o.records, 5*o.rebalanceRate) }
 type rebalanceResult struct {
 	joinToRunning time.Duration   // B's Run called until B is Running
 	noticed       time.Duration   // the join until A's state left Running
+	afterNotice   time.Duration   // A's state left Running until every task processes again
 	settled       time.Duration   // the join until A and B are both Running
 	pause         []time.Duration // per task: the join until it processes again
 	stall         []time.Duration // per task: the longest time without output
@@ -99,11 +110,14 @@ func (r rebalanceResult) String() string {
 		}
 		return "[" + strings.Join(s, " ") + "]ms"
 	}
-	return fmt.Sprintf("pause_max=%.0fms pause=%s stall=%s join_to_running=%.0fms A_noticed=%.0fms both_running=%.0fms first_output_of_post_join_input=%s",
-		millis(slices.Max(r.pause)), ms(r.pause), ms(r.stall), millis(r.joinToRunning), millis(r.noticed), millis(r.settled), ms(r.firstAfter))
+	return fmt.Sprintf("pause_max=%.0fms pause=%s stall=%s join_to_running=%.0fms A_noticed=%.0fms after_notice=%.0fms both_running=%.0fms first_output_of_post_join_input=%s",
+		millis(slices.Max(r.pause)), ms(r.pause), ms(r.stall), millis(r.joinToRunning), millis(r.noticed), millis(r.afterNotice), millis(r.settled), ms(r.firstAfter))
 }
 
-func rebalanceRound(o options, brokers string) (rebalanceResult, error) {
+// defaultHeartbeat is franz-go's default group heartbeat interval.
+const defaultHeartbeat = 3 * time.Second
+
+func rebalanceRound(o options, brokers string, round int) (rebalanceResult, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	o, closeCluster, err := cluster(o, brokers)
@@ -161,6 +175,18 @@ func rebalanceRound(o options, brokers string) (rebalanceResult, error) {
 		if err := prod.failed(); err != nil {
 			return rebalanceResult{}, err
 		}
+	}
+	// A learns of the rebalance at its next heartbeat, so the pause
+	// depends on where in A's heartbeat interval the join falls: move the
+	// join by round/rounds of an interval, so the rounds sample it evenly.
+	hb := o.heartbeat
+	if hb <= 0 {
+		hb = defaultHeartbeat
+	}
+	select {
+	case <-ctx.Done():
+		return rebalanceResult{}, ctx.Err()
+	case <-time.After(hb * time.Duration(round) / time.Duration(max(1, o.rounds))):
 	}
 
 	b, err := start("B")
@@ -241,6 +267,7 @@ func rebalanceRound(o options, brokers string) (rebalanceResult, error) {
 		r.stall = append(r.stall, stall)
 		r.firstAfter = append(r.firstAfter, first)
 	}
+	r.afterNotice = slices.Max(r.pause) - r.noticed
 	return r, nil
 }
 
