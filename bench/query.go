@@ -82,6 +82,18 @@ func queryScenario(o options, brokers string) error {
 	if err != nil {
 		return err
 	}
+	// The app forwards with an http.Client on http.DefaultTransport; with
+	// KSTREAMS_BENCH_DEBUG=1 its dials are counted, to show how many
+	// forwards open a connection. Set before the apps start, which read it.
+	var dials atomic.Int64
+	if tr, ok := http.DefaultTransport.(*http.Transport); ok && debug {
+		dial := tr.DialContext
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return dial(ctx, network, addr)
+		}
+	}
+
 	start := func(name, addr string) (*instance, error) {
 		topo, err := stringCountTopology(in, out)
 		if err != nil {
@@ -146,18 +158,6 @@ func queryScenario(o options, brokers string) error {
 		return err
 	}
 	defer stopBase()
-
-	// The app forwards with an http.Client on http.DefaultTransport; with
-	// KSTREAMS_BENCH_DEBUG=1 its dials are counted, to show how many
-	// forwards open a connection.
-	var dials atomic.Int64
-	if tr, ok := http.DefaultTransport.(*http.Transport); ok && debug {
-		dial := tr.DialContext
-		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return dial(ctx, network, addr)
-		}
-	}
 
 	targets := []queryTarget{
 		{name: "baseline", addr: baseAddr, servedBy: func(int) string { return baseAddr }},
