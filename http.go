@@ -25,7 +25,14 @@ func (a *App) Handler() http.Handler {
 	a.handlerOnce.Do(func() {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", a.metrics.handler())
-		mux.Handle("/", rest.NewHandler(queryBackend{a}, rest.Options{Logger: a.log}))
+		// Forwarding goes to a handful of other instances, many requests
+		// at once: keep enough idle connections per instance that a busy
+		// API does not dial for every other request (net/http's default
+		// keeps 2).
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = 64
+		client := &http.Client{Transport: transport, Timeout: 5 * time.Second}
+		mux.Handle("/", rest.NewHandler(queryBackend{a}, rest.Options{Logger: a.log, Client: client}))
 		a.handler = mux
 	})
 	return a.handler
