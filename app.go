@@ -64,6 +64,17 @@ type App struct {
 
 	balancer *assign.Balancer
 
+	// txn is the transaction session under ExactlyOnceV2 (client is its
+	// client); rebalanceWaiting says a rebalance waits for the poll loop
+	// to let it through, which it does after ending a transaction.
+	txn              *kgo.GroupTransactSession
+	rebalanceWaiting atomic.Bool
+	sentAtCommit     int64 // collector's sent count at the last transaction end
+
+	// purge: when repartition topics were last purged, and up to where.
+	lastPurge time.Time
+	purged    map[task.TopicPartition]int64
+
 	mu        sync.Mutex
 	runners   map[task.ID]*runner
 	standbys  map[task.ID]*runner // standby tasks: stores tailing changelogs
@@ -107,6 +118,7 @@ type Stats struct {
 	PausedSnapshot atomic.Int64 // partitions paused right now (back-pressure)
 	Holds          atomic.Int64 // polls held back because a partition's backlog was full
 	Pauses         atomic.Int64 // partitions paused because their task fell behind
+	Aborts         atomic.Int64 // transactions aborted (ExactlyOnceV2)
 }
 
 // New validates cfg and prepares an application; Run starts it.
@@ -252,7 +264,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		kgo.FetchIsolationLevel(a.isolation()),
 		kgo.OnPartitionsAssigned(a.onAssigned),
 		kgo.OnPartitionsRevoked(a.onRevoked),
 		kgo.OnPartitionsLost(a.onLost),
@@ -263,6 +275,12 @@ func (a *App) Run(ctx context.Context) (err error) {
 		kgo.FetchMaxWait(100 * time.Millisecond),
 		kgo.MaxBufferedRecords(100_000),
 		kgo.ClientID(a.cfg.ApplicationID + "-" + a.processID),
+	}
+	if a.eos() {
+		opts = append(opts,
+			kgo.TransactionalID(a.cfg.ApplicationID+"-"+a.processID),
+			kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { a.rebalanceWaiting.Store(true) }),
+		)
 	}
 	opts = append(opts, a.cfg.ClientOptions...)
 	// The collector exists before the client: the client joins the group
@@ -276,7 +294,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 		lookup:     a.partitionsOf,
 	}
 	a.coll.promiseFn = a.coll.promise
-	a.client, err = kgo.NewClient(opts...)
+	if a.eos() {
+		a.txn, err = kgo.NewGroupTransactSession(opts...)
+		if err == nil {
+			a.client = a.txn.Client()
+		}
+	} else {
+		a.client, err = kgo.NewClient(opts...)
+	}
 	if err != nil {
 		return fmt.Errorf("kstreams: client: %w", err)
 	}
@@ -287,7 +312,15 @@ func (a *App) Run(ctx context.Context) (err error) {
 	defer stopPoll()
 	go a.cleanupLoop(pollCtx)
 	pollDone := make(chan error, 1)
-	go func() { pollDone <- a.pollLoop(pollCtx) }()
+	if a.eos() {
+		if err := a.txn.Begin(); err != nil {
+			a.client.Close()
+			return fmt.Errorf("kstreams: begin transaction: %w", err)
+		}
+		go func() { pollDone <- a.pollLoopEOS(pollCtx) }()
+	} else {
+		go func() { pollDone <- a.pollLoop(pollCtx) }()
+	}
 
 	ticker := time.NewTicker(a.cfg.CommitInterval)
 	defer ticker.Stop()
@@ -306,6 +339,9 @@ loop:
 			pollDone = nil
 			break loop
 		case <-ticker.C:
+			if a.eos() {
+				continue // the poll loop commits
+			}
 			// Not Run's context: cancelling it is how callers stop the
 			// app, and a commit in flight should still finish.
 			cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -315,6 +351,7 @@ loop:
 				runErr = err
 				break loop
 			}
+			a.purgeRepartitions(ctx)
 		}
 	}
 	a.setState(PendingShutdown)
@@ -338,11 +375,24 @@ loop:
 	// partitions, and onRevoked commits and closes the tasks.
 	if runErr == nil {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		runErr = a.commit(closeCtx, nil)
+		if a.eos() {
+			runErr = a.eosCommit(closeCtx)
+		} else {
+			runErr = a.commit(closeCtx, nil)
+		}
 		cancel()
 	}
 	if runErr != nil {
 		a.aborting.Store(true) // do not commit in the revoke callback after a failure
+		if a.eos() {
+			// Abort now rather than leave read_committed readers waiting
+			// for the transaction timeout.
+			actx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if _, err := a.txn.End(actx, kgo.TryAbort); err != nil {
+				a.log.Warn("aborting the open transaction", "err", err)
+			}
+			cancel()
+		}
 		// Still deliver what was produced before the failure; the offsets
 		// stay uncommitted, so a restart replays from the last commit.
 		a.stopRunners(a.allRunners())

@@ -22,6 +22,10 @@ type collector struct {
 	// call would allocate per record.
 	promiseFn func(*kgo.Record, error)
 
+	// sent counts records produced, so an exactly-once commit can tell
+	// an empty transaction from one with records in it.
+	sent atomic.Int64
+
 	mu         sync.Mutex
 	partitions map[string]int32
 	lookup     func(topic string) (int32, bool)
@@ -52,6 +56,7 @@ func (c *collector) Send(topic string, part int32, key, value []byte, headers []
 			r.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
+	c.sent.Add(1)
 	c.client.Produce(context.Background(), r, c.promiseFn)
 	return nil
 }
@@ -102,6 +107,7 @@ func (c *collector) sendChangelog(topic string, part int32, key, value []byte, t
 		return
 	}
 	r := &kgo.Record{Topic: topic, Partition: part, Key: key, Value: value, Timestamp: timeFromMillis(ts)}
+	c.sent.Add(1)
 	c.client.Produce(context.Background(), r, func(r *kgo.Record, err error) {
 		c.promise(r, err)
 		ack(r.Offset, err)

@@ -155,6 +155,9 @@ func (a *App) stopRunners(rs []*runner) {
 			}
 		}
 		if r.stores != nil {
+			if a.eos() {
+				a.closeStoresEOS(r)
+			}
 			if err := r.stores.Close(); err != nil {
 				a.log.Warn("closing stores", "task", r.id.String(), "err", err)
 			}
@@ -168,6 +171,11 @@ func (a *App) stopRunners(rs []*runner) {
 	// paused, or a partition coming back later would never be fetched.
 	resume := map[string][]int32{}
 	for _, r := range rs {
+		if r.restorePaused.Swap(false) {
+			for _, tp := range r.tps {
+				resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+			}
+		}
 		for tp, p := range r.paused {
 			if p.Swap(false) {
 				resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
@@ -203,7 +211,10 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 	a.setState(Rebalancing)
 	a.stats.Rebalances.Add(1)
 	rs := a.runnersFor(revoked)
-	if !a.aborting.Load() {
+	// Under ExactlyOnceV2 the transaction was committed just before the
+	// rebalance was let through; what a task did since is aborted with the
+	// transaction, and closing it without a checkpoint rolls it back.
+	if !a.aborting.Load() && !a.eos() {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if err := a.commit(cctx, rs); err != nil {
 			a.fail(err)
@@ -270,18 +281,10 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 		if exists {
 			continue
 		}
-		r, err := a.newRunner(id, st)
-		if err != nil {
+		if err := a.startRunner(id, st); err != nil {
 			a.fail(fmt.Errorf("kstreams: start task %s: %w", id, err))
 			return
 		}
-		a.mu.Lock()
-		a.runners[id] = r
-		for _, tp := range r.tps {
-			a.byTP[tp] = r
-		}
-		a.mu.Unlock()
-		go r.run()
 		started = append(started, id.String())
 	}
 	var standbys []string
@@ -314,6 +317,33 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 	sort.Strings(standbys)
 	a.log.Info("tasks assigned", "tasks", started, "standby_tasks", standbys)
 	a.setState(Running)
+}
+
+// startRunner opens a task's stores and starts its loop. Under
+// ExactlyOnceV2 a stateful task's partitions stay paused until its stores
+// are restored: records polled for it before then could not be processed
+// before the transaction commits their offsets.
+func (a *App) startRunner(id task.ID, st *topology.Subtopology) error {
+	r, err := a.newRunner(id, st)
+	if err != nil {
+		return err
+	}
+	if a.eos() && r.stores != nil {
+		r.restorePaused.Store(true)
+		pause := map[string][]int32{}
+		for _, tp := range r.tps {
+			pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
+		}
+		a.client.PauseFetchPartitions(pause)
+	}
+	a.mu.Lock()
+	a.runners[id] = r
+	for _, tp := range r.tps {
+		a.byTP[tp] = r
+	}
+	a.mu.Unlock()
+	go r.run()
+	return nil
 }
 
 func taskNames(rs []*runner) []string {

@@ -45,6 +45,31 @@ func (p DeserializationPolicy) String() string {
 	return fmt.Sprintf("DeserializationPolicy(%d)", int(p))
 }
 
+// ProcessingGuarantee is the delivery guarantee of an application.
+type ProcessingGuarantee int
+
+const (
+	// AtLeastOnce commits input offsets after the outputs they caused are
+	// acknowledged: after a crash some records are processed again. The
+	// default.
+	AtLeastOnce ProcessingGuarantee = iota
+	// ExactlyOnceV2 writes the outputs, repartition and changelog records
+	// of each commit interval and the input offsets in one Kafka
+	// transaction (Kafka Streams' exactly_once_v2): read_committed
+	// consumers see every input's effect exactly once.
+	ExactlyOnceV2
+)
+
+func (g ProcessingGuarantee) String() string {
+	switch g {
+	case AtLeastOnce:
+		return "at_least_once"
+	case ExactlyOnceV2:
+		return "exactly_once_v2"
+	}
+	return fmt.Sprintf("ProcessingGuarantee(%d)", int(g))
+}
+
 // Config configures an application. Only ApplicationID and Brokers are
 // required; every other field has the default written beside it.
 type Config struct {
@@ -61,8 +86,18 @@ type Config struct {
 	StateDir string
 
 	// CommitInterval is how often processed input offsets are committed,
-	// after every record they caused is acknowledged. Default 30s.
+	// after every record they caused is acknowledged. Default 30s, or
+	// 100ms under ExactlyOnceV2 (each commit ends a transaction, and
+	// read_committed consumers see nothing before it).
 	CommitInterval time.Duration
+
+	// ProcessingGuarantee is AtLeastOnce (default) or ExactlyOnceV2.
+	ProcessingGuarantee ProcessingGuarantee
+
+	// RepartitionPurgeInterval is how often records of repartition topics
+	// below the committed offsets are deleted (DeleteRecords), as Kafka
+	// Streams' repartition.purge.interval.ms. Default 30s.
+	RepartitionPurgeInterval time.Duration
 
 	// MaxBufferedRecords bounds the records fetched but not yet processed
 	// per input partition; a partition at the bound is paused until its
@@ -164,6 +199,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, &ConfigError{"ApplicationID", fmt.Sprintf("%q may hold only letters, digits, '.', '_' and '-'", c.ApplicationID)}
 	case len(c.Brokers) == 0:
 		return c, &ConfigError{"Brokers", "required: give at least one host:port"}
+	case c.ProcessingGuarantee < AtLeastOnce || c.ProcessingGuarantee > ExactlyOnceV2:
+		return c, &ConfigError{"ProcessingGuarantee", fmt.Sprintf("unknown guarantee %d", int(c.ProcessingGuarantee))}
+	case c.RepartitionPurgeInterval < 0:
+		return c, &ConfigError{"RepartitionPurgeInterval", fmt.Sprintf("%v is negative", c.RepartitionPurgeInterval)}
 	case c.CommitInterval < 0:
 		return c, &ConfigError{"CommitInterval", fmt.Sprintf("%v is negative", c.CommitInterval)}
 	case c.MaxBufferedRecords < 0:
@@ -197,6 +236,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.CommitInterval == 0 {
 		c.CommitInterval = 30 * time.Second
+		if c.ProcessingGuarantee == ExactlyOnceV2 {
+			c.CommitInterval = 100 * time.Millisecond
+		}
+	}
+	if c.RepartitionPurgeInterval == 0 {
+		c.RepartitionPurgeInterval = 30 * time.Second
 	}
 	if c.MaxBufferedRecords == 0 {
 		c.MaxBufferedRecords = 10_000

@@ -47,6 +47,13 @@ type runner struct {
 	standby bool
 	lag     atomic.Int64 // standby: changelog records behind at the last catch-up
 
+	// dirty is set once the task processed something the open transaction
+	// holds (ExactlyOnceV2): closing it then must not checkpoint.
+	dirty atomic.Bool
+	// restorePaused: its partitions are paused until its stores are
+	// restored (ExactlyOnceV2).
+	restorePaused atomic.Bool
+
 	// queryable is true while interactive queries may read the stores:
 	// from the end of the restore until the stores are closed. Queries
 	// hold queryMu shared while they read, so closing waits for them.
@@ -119,6 +126,14 @@ func (r *runner) start() error {
 		r.queryMu.Lock()
 		r.queryable = true
 		r.queryMu.Unlock()
+	}
+	if r.restorePaused.Swap(false) {
+		// Its partitions were paused while it restored (see startRunner).
+		resume := map[string][]int32{}
+		for _, tp := range r.tps {
+			resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+		}
+		r.app.client.ResumeFetchPartitions(resume)
 	}
 	return nil
 }
@@ -235,6 +250,9 @@ func (r *runner) turn() (more bool, err error) {
 		}
 	}
 	r.app.stats.Processed.Add(int64(processed))
+	if processed > 0 {
+		r.dirty.Store(true)
+	}
 	for tp, q := range r.queued {
 		q.Store(int64(r.task.Buffered(tp)))
 	}
@@ -316,27 +334,32 @@ func (a *App) pollLoop(ctx context.Context) error {
 		if fetches.IsClientClosed() {
 			return nil
 		}
-		fetches.EachError(func(topic string, p int32, err error) {
-			if errors.Is(err, context.Canceled) {
-				return
-			}
-			// franz-go retries retriable errors itself; what reaches us is
-			// logged, and a lost broker keeps being retried by the client.
-			a.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
-		})
-		a.mu.Lock()
-		fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-			if len(fp.Records) == 0 {
-				return
-			}
-			tp := task.TopicPartition{Topic: fp.Topic, Partition: fp.Partition}
-			if r, ok := a.byTP[tp]; ok {
-				r.push(tp, fp.Records)
-			} // else revoked meanwhile: the new owner reads from the committed offset
-		})
-		a.mu.Unlock()
+		a.dispatch(fetches)
 		a.client.AllowRebalance()
 	}
+}
+
+// dispatch hands fetched records to their tasks' runners.
+func (a *App) dispatch(fetches kgo.Fetches) {
+	fetches.EachError(func(topic string, p int32, err error) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		// franz-go retries retriable errors itself; what reaches us is
+		// logged, and a lost broker keeps being retried by the client.
+		a.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
+	})
+	a.mu.Lock()
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 {
+			return
+		}
+		tp := task.TopicPartition{Topic: fp.Topic, Partition: fp.Partition}
+		if r, ok := a.byTP[tp]; ok {
+			r.push(tp, fp.Records)
+		} // else revoked meanwhile: the new owner reads from the committed offset
+	})
+	a.mu.Unlock()
 }
 
 // waitForRoom is the back-pressure step before each poll. While some

@@ -79,7 +79,13 @@ func (a *App) changelogEnds(tps []state.TopicPartition) (map[state.TopicPartitio
 	for t := range topics {
 		names = append(names, t)
 	}
-	ends, err := a.admin.ListEndOffsets(ctx, names...)
+	// Under ExactlyOnceV2 a restore stops at the last stable offset: what
+	// lies beyond may still be aborted.
+	list := a.admin.ListEndOffsets
+	if a.eos() {
+		list = a.admin.ListCommittedOffsets
+	}
+	ends, err := list(ctx, names...)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +115,7 @@ func (a *App) fetchChangelog(ctx context.Context, tp state.TopicPartition, from,
 		kgo.SeedBrokers(a.cfg.Brokers...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{tp.Topic: {tp.Partition: kgo.NewOffset().At(from)}}),
 		kgo.FetchMaxWait(100 * time.Millisecond),
+		kgo.FetchIsolationLevel(a.isolation()),
 	}
 	opts = append(opts, a.cfg.ClientOptions...)
 	cl, err := kgo.NewClient(opts...)

@@ -1,0 +1,114 @@
+package kstreams
+
+import (
+	"maps"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kstreams-go/kstreams/serde"
+	"github.com/kstreams-go/kstreams/testutil"
+)
+
+// committedValues reads topic read_committed and returns each key's latest
+// int64 value.
+func committedValues(t *testing.T, c *testutil.Cluster, topic string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, r := range c.ConsumeAll(t, topic, -1, time.Second, kgo.FetchIsolationLevel(kgo.ReadCommitted())) {
+		n, err := serde.Int64().Deserialize(topic, r.Value)
+		if err != nil {
+			t.Fatalf("%s-%d@%d: %v", r.Topic, r.Partition, r.Offset, err)
+		}
+		out[string(r.Key)] = n
+	}
+	return out
+}
+
+// TestEOSAbortRollsBackStores forces a transaction to abort mid-commit (the
+// broker refuses its offset commit once) while a word count runs under
+// ExactlyOnceV2. The tasks roll back to the committed state and process the
+// aborted records again: every count ends exactly right, in the stores and
+// on the output topic read read_committed, never counted twice.
+func TestEOSAbortRollsBackStores(t *testing.T) {
+	c := testutil.NewCluster(t)
+	c.CreateTopic(t, "text-input", 4)
+	c.CreateTopic(t, "word-counts", 4)
+	lines, truth, _ := wordCountLines(20_000)
+	half := len(lines) / 2
+	firstTruth := map[string]int64{}
+	for _, l := range lines[:half] {
+		for _, w := range strings.Fields(l) {
+			firstTruth[w]++
+		}
+	}
+	produceLines(t, c, "text-input", lines[:half])
+
+	a := start(t, wordCountTopology(t), Config{ApplicationID: "eos-abort", Brokers: c.Addrs(), StateDir: t.TempDir(),
+		ProcessingGuarantee: ExactlyOnceV2}).app
+	waitForTable(t, "the first half counted", a, firstTruth)
+
+	// Refuse the next offset commit: the transaction must abort.
+	var refused atomic.Int32
+	c.Kfake().ControlKey(int16(kmsg.TxnOffsetCommit), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		r := req.(*kmsg.TxnOffsetCommitRequest)
+		resp := r.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewTxnOffsetCommitResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
+				sp.Partition = rp.Partition
+				sp.ErrorCode = kerr.ConcurrentTransactions.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		refused.Add(1)
+		return resp, nil, true
+	})
+	produceLines(t, c, "text-input", lines[half:])
+	waitFor(t, "an aborted transaction", 60*time.Second, func() bool { return a.Stats().Aborts.Load() > 0 })
+	if refused.Load() != 1 {
+		t.Fatalf("%d offset commits refused, want 1", refused.Load())
+	}
+	waitForTable(t, "every word counted exactly once after the abort", a, truth)
+	waitFor(t, "the output topic, read_committed, agreeing", 60*time.Second, func() bool {
+		return maps.Equal(committedValues(t, c, "word-counts"), truth)
+	})
+	// The changelog, read_committed, holds the same.
+	if got := committedValues(t, c, "eos-abort-counts-changelog"); !maps.Equal(got, truth) {
+		t.Fatalf("changelog read_committed holds %d words, differing from the truth", len(got))
+	}
+}
+
+// TestEOSKilledInstanceExactlyOnce runs two instances under ExactlyOnceV2,
+// kills one mid-run (no commit, no clean hand-over), and lets the other
+// finish: read_committed, every word's count is exactly its true count.
+func TestEOSKilledInstanceExactlyOnce(t *testing.T) {
+	c := testutil.NewCluster(t)
+	c.CreateTopic(t, "text-input", 4)
+	c.CreateTopic(t, "word-counts", 4)
+	lines, truth, _ := wordCountLines(40_000)
+	produceLines(t, c, "text-input", lines)
+	topo := wordCountTopology(t)
+	cfg := func() Config {
+		return Config{ApplicationID: "eos-kill", Brokers: c.Addrs(), StateDir: t.TempDir(), ProcessingGuarantee: ExactlyOnceV2,
+			ClientOptions: []kgo.Opt{kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond)}}
+	}
+	a := start(t, topo, cfg())
+	b := start(t, topo, cfg())
+	waitFor(t, "both processing", 60*time.Second, func() bool {
+		return a.app.Stats().Processed.Load() > 1000 && b.app.Stats().Processed.Load() > 1000
+	})
+	b.app.abort()
+	waitFor(t, "the survivor counting every word exactly once", 120*time.Second, func() bool {
+		return maps.Equal(committedValues(t, c, "word-counts"), truth)
+	})
+	a.stop(t)
+}
