@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -111,4 +112,43 @@ func TestEOSKilledInstanceExactlyOnce(t *testing.T) {
 		return maps.Equal(committedValues(t, c, "word-counts"), truth)
 	})
 	a.stop(t)
+}
+
+// TestRepartitionTopicsPurged: in both modes, records of a repartition
+// topic below the committed offsets are deleted (the topic's start offset
+// moves up), and the counts stay right.
+func TestRepartitionTopicsPurged(t *testing.T) {
+	for _, g := range []ProcessingGuarantee{AtLeastOnce, ExactlyOnceV2} {
+		t.Run(g.String(), func(t *testing.T) {
+			c := testutil.NewCluster(t)
+			c.CreateTopic(t, "text-input", 4)
+			c.CreateTopic(t, "word-counts", 4)
+			lines, truth, _ := wordCountLines(5000)
+			produceLines(t, c, "text-input", lines)
+			app := "purge-" + strings.ReplaceAll(g.String(), "_", "-")
+			a := start(t, wordCountTopology(t), Config{ApplicationID: app, Brokers: c.Addrs(), StateDir: t.TempDir(),
+				ProcessingGuarantee: g, CommitInterval: 100 * time.Millisecond, RepartitionPurgeInterval: 50 * time.Millisecond}).app
+			waitForTable(t, "every word counted", a, truth)
+			adm := kadm.NewClient(c.Client(t))
+			topic := app + "-counts-repartition"
+			waitFor(t, "the repartition topic purged", 30*time.Second, func() bool {
+				starts, err := adm.ListStartOffsets(t.Context(), topic)
+				if err != nil {
+					return false
+				}
+				ends, err := adm.ListEndOffsets(t.Context(), topic)
+				if err != nil {
+					return false
+				}
+				purged := true
+				starts.Each(func(o kadm.ListedOffset) {
+					end, _ := ends.Lookup(o.Topic, o.Partition)
+					// Everything below the committed offset, which under
+					// EOS is past the last record (a commit marker follows).
+					purged = purged && o.Offset > 0 && o.Offset >= end.Offset-1
+				})
+				return purged
+			})
+		})
+	}
 }
