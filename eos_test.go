@@ -152,3 +152,53 @@ func TestRepartitionTopicsPurged(t *testing.T) {
 		})
 	}
 }
+
+// TestEOSZombieCannotCommit makes one instance a zombie: the broker stops
+// answering its heartbeats, so the group gives its tasks to the other
+// instance while it keeps processing. Its transaction must not commit (its
+// offset commit carries a stale generation): read_committed, every count
+// is exactly right.
+func TestEOSZombieCannotCommit(t *testing.T) {
+	c := testutil.NewCluster(t)
+	c.CreateTopic(t, "text-input", 4)
+	c.CreateTopic(t, "word-counts", 4)
+	lines, truth, _ := wordCountLines(20_000)
+	half := len(lines) / 2
+	produceLines(t, c, "text-input", lines[:half])
+	topo := wordCountTopology(t)
+	cfg := func() Config {
+		return Config{ApplicationID: "eos-zombie", Brokers: c.Addrs(), StateDir: t.TempDir(), ProcessingGuarantee: ExactlyOnceV2,
+			ClientOptions: []kgo.Opt{kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond)}}
+	}
+	zombie := start(t, topo, cfg()).app
+	other := start(t, topo, cfg()).app
+	waitFor(t, "both instances with tasks", 60*time.Second, func() bool {
+		return zombie.State() == Running && other.State() == Running && zombie.taskCount() > 0 && other.taskCount() > 0
+	})
+	member, _ := zombie.client.GroupMetadata()
+	var swallowed atomic.Int32
+	stop := make(chan struct{})
+	c.Kfake().ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		select {
+		case <-stop:
+			c.Kfake().DropControl()
+			return nil, nil, false
+		default:
+		}
+		c.Kfake().KeepControl()
+		if req.(*kmsg.HeartbeatRequest).MemberID != member {
+			return nil, nil, false
+		}
+		swallowed.Add(1)
+		return nil, nil, true // no answer: the zombie's session runs out
+	})
+	produceLines(t, c, "text-input", lines[half:])
+	waitFor(t, "the other instance owning every task", 60*time.Second, func() bool { return other.taskCount() == 8 })
+	close(stop)
+	if swallowed.Load() == 0 {
+		t.Fatal("no heartbeat of the zombie was swallowed")
+	}
+	waitFor(t, "every word counted exactly once", 120*time.Second, func() bool {
+		return maps.Equal(committedValues(t, c, "word-counts"), truth)
+	})
+}
