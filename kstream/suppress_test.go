@@ -159,3 +159,65 @@ func TestSuppressNeedsWindowedTable(t *testing.T) {
 		t.Fatalf("Build: %v, want an error about the bounded buffer", err)
 	}
 }
+
+// TestWindowedReduceAggregateAndSessionMerge: reduce and aggregate per
+// window, and a session aggregate whose merger combines two sessions a
+// record bridges (the merged-away sessions are deleted downstream).
+func TestWindowedReduceAggregateAndSessionMerge(t *testing.T) {
+	base := time.Now().Truncate(time.Hour).Add(-time.Hour)
+	at := func(s int) time.Time { return base.Add(time.Duration(s) * time.Second) }
+	b := kstream.NewBuilder()
+	nums := kstream.GroupByKey(kstream.Stream(b, kstream.ConsumedWith(serde.String(), serde.Int64()), "in"))
+	tw := kstream.WindowedBy(nums, kstream.TumblingWindows(time.Minute, time.Minute))
+	ws := serde.TimeWindowed(serde.String(), time.Minute)
+	kstream.WindowedReduce(tw, func(a, v int64) int64 { return max(a, v) }).ToStream().
+		To("max", kstream.ProducedWith(ws, serde.Int64()))
+	kstream.WindowedAggregate(tw, func() int64 { return 100 }, func(_ string, v, agg int64) int64 { return agg + v },
+		kstream.MaterializedWith[string, int64](nil, serde.Int64())).ToStream().
+		To("sum", kstream.ProducedWith(ws, serde.Int64()))
+	sw := kstream.WindowedBySession(nums, kstream.SessionWindowsOf(10*time.Second, time.Minute))
+	kstream.SessionAggregate(sw, func() int64 { return 0 }, func(_ string, v, agg int64) int64 { return agg + v },
+		func(_ string, x, y int64) int64 { return x + y }, kstream.MaterializedWith[string, int64](nil, serde.Int64())).ToStream().
+		To("sessions", kstream.ProducedWith(serde.SessionWindowed(serde.String()), serde.Int64()))
+	d := testutil.NewDriver(t, build(t, b))
+	in := testutil.InputTopic(d, "in", serde.String(), serde.Int64())
+	in.PipeAt("k", 5, at(0))
+	in.PipeAt("k", 3, at(20))
+	in.PipeAt("k", 7, at(5))  // joins the session at 0: [0s, 5s]; 20s is 15s away
+	in.PipeAt("k", 1, at(12)) // within 10s of 5s and of 20s: merges [0s, 5s] and [20s, 20s]
+
+	last := func(topic string, sess bool) map[[2]int64]*int64 {
+		s := serde.TimeWindowed(serde.String(), time.Minute)
+		if sess {
+			s = serde.SessionWindowed(serde.String())
+		}
+		out := map[[2]int64]*int64{}
+		for _, r := range testutil.OutputTopic(d, topic, s, serde.Int64()).ReadRecords() {
+			k := [2]int64{r.Key.Start, r.Key.End}
+			if r.Value == 0 && sess {
+				out[k] = nil // a merged-away session's tombstone reads as 0 here
+				continue
+			}
+			v := r.Value
+			out[k] = &v
+		}
+		return out
+	}
+	m0, m1 := base.UnixMilli(), base.Add(time.Minute).UnixMilli()
+	if got := last("max", false); len(got) != 1 || *got[[2]int64{m0, m1}] != 7 {
+		t.Fatalf("windowed reduce (max): %v", got)
+	}
+	if got := last("sum", false); len(got) != 1 || *got[[2]int64{m0, m1}] != 116 {
+		t.Fatalf("windowed aggregate (100 + sum): %v", got)
+	}
+	sessions := last("sessions", true)
+	merged := sessions[[2]int64{at(0).UnixMilli(), at(20).UnixMilli()}]
+	if merged == nil || *merged != 16 {
+		t.Fatalf("merged session [0s, 20s]: %v, want 16 (all: %v)", merged, sessions)
+	}
+	for k, v := range sessions {
+		if k != [2]int64{at(0).UnixMilli(), at(20).UnixMilli()} && v != nil {
+			t.Fatalf("session %v still has value %d after the merge", k, *v)
+		}
+	}
+}
