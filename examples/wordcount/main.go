@@ -6,7 +6,7 @@
 //
 //	go run ./examples/wordcount [-brokers HOST:PORT,...] [-app-id wordcount] [-state-dir DIR]
 //	                            [-records N] [-commit-interval 1s] [-timeout 60s]
-//	                            [-http HOST:PORT] [-standbys N] [-session-timeout 45s]
+//	                            [-http HOST:PORT] [-standbys N] [-session-timeout 45s] [-eos]
 //
 // A word is a run of letters and digits, lower-cased: "Hello, hello!" is
 // the word "hello" twice. Input records are lines of text (string key and
@@ -29,6 +29,16 @@
 // it again, and it restores the store from its changelog topic,
 // "<app-id>-counts-changelog", and carries on from the last committed
 // input offset.
+//
+// Delivery is at-least-once: after a crash, the lines processed since the
+// last commit are counted again. With -eos it is exactly-once
+// (kstreams.ExactlyOnceV2): the counts, the changelog records and the
+// input offsets of each commit go to Kafka in one transaction, so a
+// consumer of "word-counts" that reads read_committed (kcat -X
+// isolation.level=read_committed) sees every line counted once, crash or
+// not. The commit interval then defaults to 100ms, as each commit is what
+// makes the output visible to those readers. The output and the store are
+// the same in both modes.
 //
 // With -http HOST:PORT the instance serves the interactive-query REST API
 // and Prometheus metrics there, and advertises that address to the other
@@ -133,6 +143,7 @@ type options struct {
 	httpAddr       string
 	standbys       int
 	sessionTimeout time.Duration
+	eos            bool // exactly-once (kstreams.ExactlyOnceV2)
 	// external: the brokers come from -brokers or KAFKA_BROKERS, not from
 	// an embedded broker started for this run.
 	external bool
@@ -152,11 +163,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.appID, "app-id", "wordcount", "application id: the consumer group, and the prefix of the internal topics and of the state directory")
 	fs.StringVar(&o.stateDir, "state-dir", "", "directory for local state (default: a temporary directory on the embedded broker, else the kstreams default under the temp dir)")
 	fs.IntVar(&o.records, "records", defaultRecords, "synthetic lines to feed; with -brokers the default is 0")
-	fs.DurationVar(&o.commitInterval, "commit-interval", time.Second, "how often processed input offsets are committed and the store checkpointed")
+	fs.DurationVar(&o.commitInterval, "commit-interval", time.Second, "how often processed input offsets are committed and the store checkpointed (default with -eos: 100ms)")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "on the embedded broker, how long to wait for every word to be counted")
 	fs.StringVar(&o.httpAddr, "http", "", "host:port to serve the query API (/v1/) and Prometheus metrics (/metrics) on, advertised to the other instances (default: serve nothing)")
 	fs.IntVar(&o.standbys, "standbys", 0, "standby replicas: warm copies of each task's store kept on other instances")
 	fs.DurationVar(&o.sessionTimeout, "session-timeout", 45*time.Second, "how long the group waits for a silent instance before moving its tasks; heartbeats go every third of it, at most 3s apart")
+	fs.BoolVar(&o.eos, "eos", false, "exactly-once processing: outputs, changelog and input offsets commit in one transaction (read the outputs read_committed)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -164,10 +176,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	o.external = strings.Trim(o.brokers, " ,") != "" || strings.Trim(os.Getenv("KAFKA_BROKERS"), " ,") != ""
-	recordsSet := false
-	fs.Visit(func(f *flag.Flag) { recordsSet = recordsSet || f.Name == "records" })
-	if o.external && !recordsSet {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.external && !set["records"] {
 		o.records = 0
+	}
+	if o.eos && !set["commit-interval"] {
+		// Each commit ends a transaction, and read_committed readers see
+		// nothing of it before: kstreams' default under exactly-once.
+		o.commitInterval = 100 * time.Millisecond
 	}
 	o.untilCounted = !o.external && o.records > 0
 	switch {
@@ -237,11 +254,12 @@ func runOn(ctx context.Context, brokers []string, o options, stdout io.Writer, l
 	}
 
 	app, err := kstreams.New(topo, kstreams.Config{
-		ApplicationID:  o.appID,
-		Brokers:        brokers,
-		StateDir:       o.stateDir,
-		CommitInterval: o.commitInterval,
-		Logger:         log,
+		ApplicationID:       o.appID,
+		Brokers:             brokers,
+		StateDir:            o.stateDir,
+		CommitInterval:      o.commitInterval,
+		Logger:              log,
+		ProcessingGuarantee: guarantee(o.eos),
 
 		ApplicationServer:  o.httpAddr,
 		ServeQueries:       o.httpAddr != "",
@@ -300,7 +318,7 @@ func runOn(ctx context.Context, brokers []string, o options, stdout io.Writer, l
 	}
 
 	log.Info("waiting for every word to be counted", "words", words, "topic", outputTopic, "timeout", o.timeout)
-	counts, err := awaitCounts(ctx, brokers, int64(words), o.timeout, runDone, log)
+	counts, err := awaitCounts(ctx, brokers, int64(words), o.timeout, isolation(o.eos), runDone, log)
 	if err := stopAndWait(err); err != nil {
 		return err
 	}
@@ -365,15 +383,17 @@ func feed(ctx context.Context, cl *kgo.Client, lines []string) error {
 	return nil
 }
 
-// awaitCounts reads the output topic from the start, keeping the latest
-// count of each word, until the counts add up to words: a count only
-// grows, so then every word fed is counted. It fails when timeout passes
-// first, when ctx ends, or when the app stops (runDone).
-func awaitCounts(ctx context.Context, brokers []string, words int64, timeout time.Duration, runDone <-chan struct{}, log *slog.Logger) (map[string]int64, error) {
+// awaitCounts reads the output topic from the start at isolation level
+// iso, keeping the latest count of each word, until the counts add up to
+// words: a count only grows, so then every word fed is counted. It fails
+// when timeout passes first, when ctx ends, or when the app stops
+// (runDone).
+func awaitCounts(ctx context.Context, brokers []string, words int64, timeout time.Duration, iso kgo.IsolationLevel, runDone <-chan struct{}, log *slog.Logger) (map[string]int64, error) {
 	cl, err := kgo.NewClient(
 		kgo.SeedBrokers(brokers...),
 		kgo.ConsumeTopics(outputTopic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchIsolationLevel(iso),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("consumer of %s: %w", outputTopic, err)
@@ -435,6 +455,23 @@ func awaitCounts(ctx context.Context, brokers []string, words int64, timeout tim
 		log.Warn("more words counted than fed: some lines were counted twice", "counted", sum, "fed", words)
 	}
 	return counts, nil
+}
+
+// guarantee is the processing guarantee of -eos.
+func guarantee(eos bool) kstreams.ProcessingGuarantee {
+	if eos {
+		return kstreams.ExactlyOnceV2
+	}
+	return kstreams.AtLeastOnce
+}
+
+// isolation is how the output is read: under exactly-once, only what
+// committed transactions wrote, as a downstream consumer must.
+func isolation(eos bool) kgo.IsolationLevel {
+	if eos {
+		return kgo.ReadCommitted()
+	}
+	return kgo.ReadUncommitted()
 }
 
 type wordCount struct {

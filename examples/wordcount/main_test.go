@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kstreams-go/kstreams"
 	"github.com/kstreams-go/kstreams/serde"
 	"github.com/kstreams-go/kstreams/testutil"
 )
@@ -187,6 +188,42 @@ func TestParseFlagsServing(t *testing.T) {
 			if o.httpAddr != tt.http || o.standbys != tt.standbys || o.sessionTimeout != tt.session {
 				t.Errorf("http %q, standbys %d, session timeout %v; want %q, %d, %v",
 					o.httpAddr, o.standbys, o.sessionTimeout, tt.http, tt.standbys, tt.session)
+			}
+		})
+	}
+}
+
+// TestParseFlagsEOS checks -eos: it picks exactly-once and, unless
+// -commit-interval says otherwise, commits every 100ms.
+func TestParseFlagsEOS(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		eos    bool
+		commit time.Duration
+	}{
+		{"at-least-once by default", nil, false, time.Second},
+		{"eos", []string{"-eos"}, true, 100 * time.Millisecond},
+		{"eos=false", []string{"-eos=false"}, false, time.Second},
+		{"eos keeps an explicit commit interval", []string{"-eos", "-commit-interval", "2s"}, true, 2 * time.Second},
+		{"commit interval before eos", []string{"-commit-interval", "1s", "-eos"}, true, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("KAFKA_BROKERS", "")
+			o, err := parseFlags(append([]string{"-brokers", "127.0.0.1:9092"}, tt.args...), &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.eos != tt.eos || o.commitInterval != tt.commit {
+				t.Errorf("eos %v, commit interval %v; want %v, %v", o.eos, o.commitInterval, tt.eos, tt.commit)
+			}
+			want := kstreams.AtLeastOnce
+			if tt.eos {
+				want = kstreams.ExactlyOnceV2
+			}
+			if g := guarantee(o.eos); g != want {
+				t.Errorf("guarantee %v, want %v", g, want)
 			}
 		})
 	}
