@@ -11,6 +11,7 @@
 //
 //	go run ./examples/netflow [-brokers HOST:PORT,...] [-app-id netflow] [-state-dir DIR]
 //	                          [-records 1000] [-expect N] [-timeout 60s]
+//	                          [-session-timeout 45s] [-eos]
 //
 // Without -brokers (or KAFKA_BROKERS) it starts an embedded broker. It
 // creates the topics (4 partitions each, if they do not exist), feeds
@@ -27,6 +28,18 @@
 // -expect N waits for N output records instead of -records (so -records 0
 // -expect 6 processes packets someone else produces, and exits once six
 // flows records are out); -expect 0 never stops by itself.
+// -session-timeout is how long the group waits for a silent instance (one
+// killed, say) before moving its partitions to the others (default 45s,
+// Kafka's; heartbeats go every third of it, or every 3s if that is sooner).
+//
+// Delivery is at-least-once: after a crash, the packets processed since the
+// last commit (every second) are written again. With -eos it is
+// exactly-once (kstreams.ExactlyOnceV2): the outputs, the flow counts'
+// changelog and the input offsets of each commit (every 100ms) go to Kafka
+// in one transaction, so a consumer that reads the output topics
+// read_committed (kcat -X isolation.level=read_committed) sees every packet
+// once, crash or not. The output topics and the store are the same in both
+// modes; this instance reads its own output read_committed then.
 //
 // Input records are JSON, e.g.
 //
@@ -162,6 +175,13 @@ type options struct {
 	records  int
 	expect   int // output records to wait for; 0: run until interrupted
 	timeout  time.Duration
+
+	sessionTimeout time.Duration
+	eos            bool // exactly-once (kstreams.ExactlyOnceV2)
+	// commitInterval is not a flag: 1s, short so a second instance takes
+	// over with little replay, or with -eos kstreams' 100ms, as each
+	// commit is what makes the output visible to read_committed readers.
+	commitInterval time.Duration
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -174,6 +194,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.records, "records", 1000, "synthetic packets to feed, then wait for as many output records; 0: feed none and run until interrupted")
 	fs.IntVar(&o.expect, "expect", 0, "output records to wait for before printing counts and exiting (default: -records); 0: never stop by itself")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the output records before failing")
+	fs.DurationVar(&o.sessionTimeout, "session-timeout", 45*time.Second, "how long the group waits for a silent instance before moving its partitions; heartbeats go every third of it, at most 3s apart")
+	fs.BoolVar(&o.eos, "eos", false, "exactly-once processing: outputs, changelog and input offsets commit in one transaction (read the outputs read_committed)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -185,6 +207,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if !expectSet {
 		o.expect = o.records
 	}
+	o.commitInterval = time.Second
+	if o.eos {
+		o.commitInterval = 100 * time.Millisecond
+	}
 	switch {
 	case o.records < 0:
 		return o, fmt.Errorf("-records %d: must not be negative", o.records)
@@ -192,6 +218,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-expect %d: must not be negative", o.expect)
 	case o.timeout <= 0:
 		return o, fmt.Errorf("-timeout %v: must be positive", o.timeout)
+	case o.sessionTimeout <= 0:
+		return o, fmt.Errorf("-session-timeout %v: must be positive", o.sessionTimeout)
 	}
 	return o, nil
 }
@@ -243,14 +271,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	app, err := kstreams.New(topo, kstreams.Config{
-		ApplicationID:  o.appID,
-		Brokers:        brokers,
-		StateDir:       o.stateDir,
-		CommitInterval: time.Second, // short, so a second instance takes over with little replay
+		ApplicationID:       o.appID,
+		Brokers:             brokers,
+		StateDir:            o.stateDir,
+		CommitInterval:      o.commitInterval,
+		ProcessingGuarantee: guarantee(o.eos),
 		// A malformed packet (say, typed by hand into kcat) is logged and
 		// skipped rather than stopping the flows of everyone else.
 		OnDeserializationError: kstreams.LogAndContinue,
 		Logger:                 log,
+		ClientOptions: []kgo.Opt{
+			kgo.SessionTimeout(o.sessionTimeout),
+			// A member learns of a rebalance from a heartbeat's answer, so
+			// heartbeats stay at most Kafka's default 3s apart even when a
+			// third of a long session timeout would allow more.
+			kgo.HeartbeatInterval(min(o.sessionTimeout/3, 3*time.Second)),
+		},
 	})
 	if err != nil {
 		return err
@@ -292,7 +328,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	log.Info("waiting for output records", "want", o.expect, "topics", outputTopics(), "timeout", o.timeout)
-	counts, err := awaitOutput(ctx, brokers, from, o.expect, o.timeout, runDone, log)
+	counts, err := awaitOutput(ctx, brokers, from, o.expect, o.timeout, isolation(o.eos), runDone, log)
 	if err := stopAndWait(err); err != nil {
 		return err
 	}
@@ -388,10 +424,11 @@ func feed(ctx context.Context, cl *kgo.Client, packets []Packet) error {
 	return nil
 }
 
-// awaitOutput reads the output topics from the offsets in from until want
-// records have arrived in all, and returns the count of each. It fails when
-// timeout passes first, when ctx ends, or when the app stops (runDone).
-func awaitOutput(ctx context.Context, brokers []string, from kadm.ListedOffsets, want int, timeout time.Duration, runDone <-chan struct{}, log *slog.Logger) (map[string]int, error) {
+// awaitOutput reads the output topics from the offsets in from, at
+// isolation level iso, until want records have arrived in all, and returns
+// the count of each. It fails when timeout passes first, when ctx ends, or
+// when the app stops (runDone).
+func awaitOutput(ctx context.Context, brokers []string, from kadm.ListedOffsets, want int, timeout time.Duration, iso kgo.IsolationLevel, runDone <-chan struct{}, log *slog.Logger) (map[string]int, error) {
 	start := map[string]map[int32]kgo.Offset{}
 	from.Each(func(o kadm.ListedOffset) {
 		if start[o.Topic] == nil {
@@ -399,7 +436,7 @@ func awaitOutput(ctx context.Context, brokers []string, from kadm.ListedOffsets,
 		}
 		start[o.Topic][o.Partition] = kgo.NewOffset().At(o.Offset)
 	})
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(start))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(start), kgo.FetchIsolationLevel(iso))
 	if err != nil {
 		return nil, fmt.Errorf("consumer of %v: %w", outputTopics(), err)
 	}
@@ -446,6 +483,23 @@ func awaitOutput(ctx context.Context, brokers []string, from kadm.ListedOffsets,
 		})
 	}
 	return counts, nil
+}
+
+// guarantee is the processing guarantee of -eos.
+func guarantee(eos bool) kstreams.ProcessingGuarantee {
+	if eos {
+		return kstreams.ExactlyOnceV2
+	}
+	return kstreams.AtLeastOnce
+}
+
+// isolation is how this instance reads its output: under exactly-once,
+// only what committed transactions wrote, as a downstream consumer must.
+func isolation(eos bool) kgo.IsolationLevel {
+	if eos {
+		return kgo.ReadCommitted()
+	}
+	return kgo.ReadUncommitted()
 }
 
 func summary(counts map[string]int) string {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kstreams-go/kstreams"
 	"github.com/kstreams-go/kstreams/serde"
 	"github.com/kstreams-go/kstreams/testutil"
 )
@@ -195,6 +196,7 @@ func TestParseFlags(t *testing.T) {
 		{"records 0 runs until interrupted", []string{"-records", "0"}, 0, 0, false},
 		{"expect without feeding", []string{"-records", "0", "-expect", "6"}, 0, 6, false},
 		{"negative records", []string{"-records", "-1"}, 0, 0, true},
+		{"zero session timeout", []string{"-session-timeout", "0s"}, 0, 0, true},
 		{"stray argument", []string{"extra"}, 0, 0, true},
 	}
 	for _, tt := range tests {
@@ -205,6 +207,44 @@ func TestParseFlags(t *testing.T) {
 			}
 			if err == nil && (o.records != tt.records || o.expect != tt.expect) {
 				t.Errorf("records %d, expect %d; want %d, %d", o.records, o.expect, tt.records, tt.expect)
+			}
+		})
+	}
+}
+
+// TestParseFlagsCluster checks the flags of an instance among several:
+// the session timeout and -eos, which picks exactly-once and commits every
+// 100ms instead of every second.
+func TestParseFlagsCluster(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		session time.Duration
+		eos     bool
+		commit  time.Duration
+	}{
+		{"defaults", nil, 45 * time.Second, false, time.Second},
+		{"session timeout", []string{"-session-timeout", "6s"}, 6 * time.Second, false, time.Second},
+		{"eos", []string{"-eos"}, 45 * time.Second, true, 100 * time.Millisecond},
+		{"eos=false", []string{"-eos=false"}, 45 * time.Second, false, time.Second},
+		{"both", []string{"-eos", "-session-timeout", "6s"}, 6 * time.Second, true, 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(append([]string{"-records", "0"}, tt.args...), &bytes.Buffer{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.sessionTimeout != tt.session || o.eos != tt.eos || o.commitInterval != tt.commit {
+				t.Errorf("session timeout %v, eos %v, commit interval %v; want %v, %v, %v",
+					o.sessionTimeout, o.eos, o.commitInterval, tt.session, tt.eos, tt.commit)
+			}
+			want := kstreams.AtLeastOnce
+			if tt.eos {
+				want = kstreams.ExactlyOnceV2
+			}
+			if g := guarantee(o.eos); g != want {
+				t.Errorf("guarantee %v, want %v", g, want)
 			}
 		})
 	}
