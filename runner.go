@@ -50,6 +50,8 @@ type runner struct {
 	// dirty is set once the task processed something the open transaction
 	// holds (ExactlyOnceV2): closing it then must not checkpoint.
 	dirty atomic.Bool
+	// started is set once the task is restored and built.
+	started atomic.Bool
 	// restorePaused: its partitions are paused until its stores are
 	// restored (ExactlyOnceV2).
 	restorePaused atomic.Bool
@@ -127,6 +129,7 @@ func (r *runner) start() error {
 		r.queryable = true
 		r.queryMu.Unlock()
 	}
+	r.started.Store(true)
 	if r.restorePaused.Swap(false) {
 		// Its partitions were paused while it restored (see startRunner).
 		resume := map[string][]int32{}

@@ -74,9 +74,10 @@ type Manager struct {
 	// store is complete (the next offset to restore from).
 	checkpoint map[state.TopicPartition]int64
 
-	mu      sync.Mutex
-	acked   map[state.TopicPartition]int64 // highest acknowledged changelog offset + 1
-	sendErr error
+	mu       sync.Mutex
+	progress map[string]*Progress           // by store, while and after restoring
+	acked    map[state.TopicPartition]int64 // highest acknowledged changelog offset + 1
+	sendErr  error
 }
 
 // Open opens (creating if needed) the task's stores. A Pebble directory
@@ -406,6 +407,7 @@ func (m *Manager) restore(ctx context.Context, endOffsets EndOffsets, fetch Fetc
 		began := time.Now()
 		lastLog := began
 		var total int64
+		m.setProgress(j.store, Progress{Store: j.store, Start: start, End: end, Position: start})
 		if listener != nil {
 			listener.OnRestoreStart(j.store, j.tp, start, end)
 		}
@@ -416,6 +418,7 @@ func (m *Manager) restore(ctx context.Context, endOffsets EndOffsets, fetch Fetc
 				return err
 			}
 			total += int64(len(batch))
+			m.setProgress(j.store, Progress{Store: j.store, Start: start, End: end, Position: last + 1, Restored: total})
 			if listener != nil {
 				listener.OnBatchRestored(j.store, j.tp, last, int64(len(batch)))
 			}
@@ -430,6 +433,7 @@ func (m *Manager) restore(ctx context.Context, endOffsets EndOffsets, fetch Fetc
 			return fmt.Errorf("task %s: restore %s from %s-%d: %w", m.cfg.Task, j.store, j.tp.Topic, j.tp.Partition, err)
 		}
 		m.setRestored(j.tp, end)
+		m.setProgress(j.store, Progress{Store: j.store, Start: start, End: end, Position: end, Restored: total, Done: true})
 		if listener != nil {
 			listener.OnRestoreEnd(j.store, j.tp, total)
 		}
@@ -439,6 +443,36 @@ func (m *Manager) restore(ctx context.Context, endOffsets EndOffsets, fetch Fetc
 	// Make the restored state durable and say so, so a crash now does not
 	// mean restoring all of it again.
 	return m.Commit()
+}
+
+// Progress is where a store's restore stands: from Start to End of its
+// changelog partition, at Position, Restored records applied so far.
+type Progress struct {
+	Store                string
+	Start, End, Position int64
+	Restored             int64
+	Done                 bool
+}
+
+func (m *Manager) setProgress(store string, p Progress) {
+	m.mu.Lock()
+	if m.progress == nil {
+		m.progress = map[string]*Progress{}
+	}
+	m.progress[store] = &p
+	m.mu.Unlock()
+}
+
+// RestoreProgress reports the restores this manager ran or runs, by
+// store; stores that needed none are absent.
+func (m *Manager) RestoreProgress() []Progress {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Progress, 0, len(m.progress))
+	for _, p := range m.progress {
+		out = append(out, *p)
+	}
+	return out
 }
 
 func (m *Manager) setRestored(tp state.TopicPartition, end int64) {
