@@ -71,6 +71,8 @@ type App struct {
 	rebalanceWaiting atomic.Bool
 	sentAtCommit     int64 // collector's sent count at the last transaction end
 
+	rebalanceStart time.Time // guarded by mu; zero when not rebalancing
+
 	// purge: when repartition topics were last purged, and up to where.
 	lastPurge time.Time
 	purged    map[task.TopicPartition]int64
@@ -229,8 +231,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		}
 	}()
 	a.setState(Rebalancing)
-	a.log.Info("starting", "brokers", a.cfg.Brokers, "state_dir", a.cfg.StateDir,
-		"commit_interval", a.cfg.CommitInterval, "process_id", a.processID)
+	a.log.Info("starting", a.cfg.logAttrs(a.processID)...)
 
 	a.stateDir, err = statemgr.LockDir(a.cfg.StateDir, a.cfg.ApplicationID)
 	if err != nil {
@@ -294,6 +295,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 		lookup:     a.partitionsOf,
 	}
 	a.coll.promiseFn = a.coll.promise
+	a.coll.observeE2E = func(topic string, d time.Duration) {
+		a.metrics.e2eLatency.WithLabelValues(topic).Observe(d.Seconds())
+	}
 	if a.eos() {
 		a.txn, err = kgo.NewGroupTransactSession(opts...)
 		if err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -25,6 +26,9 @@ type collector struct {
 	// sent counts records produced, so an exactly-once commit can tell
 	// an empty transaction from one with records in it.
 	sent atomic.Int64
+	// observeE2E, when set, hears one record in 16's end-to-end latency
+	// (from its timestamp to being sent) per sink topic.
+	observeE2E func(topic string, d time.Duration)
 
 	mu         sync.Mutex
 	partitions map[string]int32
@@ -56,7 +60,9 @@ func (c *collector) Send(topic string, part int32, key, value []byte, headers []
 			r.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 		}
 	}
-	c.sent.Add(1)
+	if n := c.sent.Add(1); n%16 == 0 && c.observeE2E != nil {
+		c.observeE2E(topic, time.Since(r.Timestamp))
+	}
 	c.client.Produce(context.Background(), r, c.promiseFn)
 	return nil
 }

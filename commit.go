@@ -105,6 +105,7 @@ func (a *App) commit(ctx context.Context, only []*runner) error {
 	}
 	a.mu.Unlock()
 	a.stats.Commits.Add(1)
+	a.metrics.commitLatency.Observe(time.Since(start).Seconds())
 	a.log.Debug("committed", "partitions", len(pending), "took", time.Since(start))
 	return nil
 }
@@ -143,6 +144,7 @@ func (a *App) stopRunners(rs []*runner) {
 			if a.byTP[tp] == r {
 				delete(a.byTP, tp)
 				delete(a.committed, tp)
+				a.metrics.consumerLag.DeleteLabelValues(tp.Topic, itoa(int64(tp.Partition)))
 			}
 		}
 	}
@@ -208,6 +210,7 @@ func (a *App) runnersFor(parts map[string][]int32) []*runner {
 // next owner starts exactly where this one stopped.
 func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	<-a.clientReady
+	a.rebalanceStarted()
 	a.setState(Rebalancing)
 	a.stats.Rebalances.Add(1)
 	rs := a.runnersFor(revoked)
@@ -229,6 +232,7 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 // commit (session timeout); their records will be replayed elsewhere.
 func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
 	<-a.clientReady
+	a.rebalanceStarted()
 	a.setState(Rebalancing)
 	rs := a.runnersFor(lost)
 	a.stopRunners(rs)
@@ -316,6 +320,12 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 	sort.Strings(started)
 	sort.Strings(standbys)
 	a.log.Info("tasks assigned", "tasks", started, "standby_tasks", standbys)
+	a.mu.Lock()
+	if !a.rebalanceStart.IsZero() {
+		a.metrics.rebalanceLatency.Observe(time.Since(a.rebalanceStart).Seconds())
+		a.rebalanceStart = time.Time{}
+	}
+	a.mu.Unlock()
 	a.setState(Running)
 }
 
@@ -344,6 +354,15 @@ func (a *App) startRunner(id task.ID, st *topology.Subtopology) error {
 	a.mu.Unlock()
 	go r.run()
 	return nil
+}
+
+// rebalanceStarted notes when a rebalance began, for its duration metric.
+func (a *App) rebalanceStarted() {
+	a.mu.Lock()
+	if a.rebalanceStart.IsZero() {
+		a.rebalanceStart = time.Now()
+	}
+	a.mu.Unlock()
 }
 
 func taskNames(rs []*runner) []string {

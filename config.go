@@ -270,3 +270,28 @@ func validHostPort(s string) bool {
 	n, err := strconv.Atoi(port)
 	return err == nil && n > 0 && n < 65536
 }
+
+// logAttrs is the configuration as log attributes, for the start-up line.
+// ClientOptions may carry credentials (SASL, TLS), so only their count is
+// logged; the logger and registerer are not configuration to show.
+func (c Config) logAttrs(processID string) []any {
+	return []any{
+		"process_id", processID,
+		"brokers", c.Brokers,
+		"state_dir", c.StateDir,
+		"processing_guarantee", c.ProcessingGuarantee.String(),
+		"commit_interval", c.CommitInterval,
+		"max_buffered_records", c.MaxBufferedRecords,
+		"on_deserialization_error", c.OnDeserializationError.String(),
+		"dead_letter_topic", c.DeadLetterTopic,
+		"replication_factor", c.ReplicationFactor,
+		"min_insync_replicas", c.MinInSyncReplicas,
+		"state_store_cache_max_bytes", c.StateStoreCacheMaxBytes,
+		"state_cleanup_delay", c.StateCleanupDelay,
+		"num_standby_replicas", c.NumStandbyReplicas,
+		"application_server", c.ApplicationServer,
+		"serve_queries", c.ServeQueries,
+		"repartition_purge_interval", c.RepartitionPurgeInterval,
+		"client_options", fmt.Sprintf("%d (not shown: they may hold credentials)", len(c.ClientOptions)),
+	}
+}

@@ -137,6 +137,7 @@ func (a *App) eosCommit(ctx context.Context) error {
 	a.client.AllowRebalance()
 	switch {
 	case err == nil:
+		a.metrics.commitLatency.Observe(time.Since(start).Seconds())
 		a.log.Debug("transaction committed", "took", time.Since(start))
 		a.purgeRepartitions(ctx)
 		return nil

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kstreams-go/kstreams/internal/statemgr"
@@ -50,6 +52,9 @@ type runner struct {
 	// dirty is set once the task processed something the open transaction
 	// holds (ExactlyOnceV2): closing it then must not checkpoint.
 	dirty atomic.Bool
+	// procLatency observes the task's per-record processing time.
+	procLatency prometheus.Observer
+
 	// started is set once the task is restored and built.
 	started atomic.Bool
 	// restorePaused: its partitions are paused until its stores are
@@ -77,8 +82,10 @@ func (a *App) newRunner(id task.ID, st *topology.Subtopology) (*runner, error) {
 		queued: map[task.TopicPartition]*atomic.Int64{},
 		paused: map[task.TopicPartition]*atomic.Bool{},
 		wake:   make(chan struct{}, 1),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+
+		procLatency: a.metrics.processLatency.WithLabelValues(id.String()),
+		stop:        make(chan struct{}),
+		done:        make(chan struct{}),
 	}
 	for _, topic := range st.SourceTopics {
 		tp := task.TopicPartition{Topic: topic, Partition: id.Partition}
@@ -113,6 +120,7 @@ func (r *runner) start() error {
 		Collector:              r.app.coll,
 		OnDeserializationError: r.app.deserializationHandler(r.log),
 		Stores:                 stores,
+		OnPunctuate:            func(d time.Duration) { r.app.metrics.punctuate.Observe(d.Seconds()) },
 		OnDropped: func(reason string) {
 			r.app.metrics.dropped.WithLabelValues(reason).Inc()
 			r.log.Debug("dropped a record", "reason", reason)
@@ -242,6 +250,7 @@ func (r *runner) turn() (more bool, err error) {
 	}
 	r.spare = in
 	processed := 0
+	began := time.Now()
 	for ; processed < batchPerTurn; processed++ {
 		ok, err := r.task.Process()
 		if err != nil {
@@ -255,6 +264,7 @@ func (r *runner) turn() (more bool, err error) {
 	r.app.stats.Processed.Add(int64(processed))
 	if processed > 0 {
 		r.dirty.Store(true)
+		r.procLatency.Observe(time.Since(began).Seconds() / float64(processed))
 	}
 	for tp, q := range r.queued {
 		q.Store(int64(r.task.Buffered(tp)))
@@ -292,6 +302,7 @@ func (a *App) deserializationHandler(log *slog.Logger) task.DeserializationHandl
 	case LogAndContinue:
 		return func(e *task.DeserializationError) error {
 			a.stats.Skipped.Add(1)
+			a.metrics.dropped.WithLabelValues("deserialization").Inc()
 			log.Warn("skipping record that failed to deserialize", "topic", e.Record.Topic,
 				"partition", e.Record.Partition, "offset", e.Record.Offset, "err", e.Err)
 			return nil
@@ -352,11 +363,17 @@ func (a *App) dispatch(fetches kgo.Fetches) {
 		// logged, and a lost broker keeps being retried by the client.
 		a.log.Warn("fetch error", "topic", topic, "partition", p, "err", err)
 	})
+	if n := fetches.NumRecords(); n > 0 {
+		a.metrics.polls.Inc()
+		a.metrics.polled.Add(float64(n))
+	}
 	a.mu.Lock()
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if len(fp.Records) == 0 {
 			return
 		}
+		last := fp.Records[len(fp.Records)-1].Offset
+		a.metrics.consumerLag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).Set(float64(max(0, fp.HighWatermark-last-1)))
 		tp := task.TopicPartition{Topic: fp.Topic, Partition: fp.Partition}
 		if r, ok := a.byTP[tp]; ok {
 			r.push(tp, fp.Records)

@@ -35,6 +35,9 @@ func (a *App) openStores(r *runner) (*statemgr.Manager, error) {
 			return time.Now().UnixMilli()
 		},
 		Log: a.log,
+		Observe: func(store, op string, d time.Duration) {
+			a.metrics.storeLatency.WithLabelValues(store, op).Observe(d.Seconds())
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("kstreams: open stores of task %s: %w", id, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -316,5 +317,28 @@ func TestCacheOverNonRestorer(t *testing.T) {
 	c := NewCached(plainStore{NewInMemory("s")}, 1<<20)
 	if _, ok := c.(Restorer); ok {
 		t.Error("cache over a non-Restorer claims to be a Restorer")
+	}
+}
+
+func TestMeteredSamplesAndKeepsTheCache(t *testing.T) {
+	var ops []string
+	s := NewMetered(NewCached(NewInMemory("m"), 1<<20), func(op string, _ time.Duration) { ops = append(ops, op) })
+	c, ok := s.(Cache)
+	if !ok {
+		t.Fatal("a metered cache is not a Cache")
+	}
+	for i := range 2 * MeterSample {
+		if err := c.PutAt([]byte{byte(i)}, []byte("v"), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(ops) != 2 || ops[0] != "put" {
+		t.Fatalf("observed %v, want 2 sampled puts", ops)
+	}
+	if v, err := s.Get([]byte{3}); err != nil || string(v) != "v" {
+		t.Fatalf("Get through the meter: %q %v", v, err)
+	}
+	if Inner(s) == nil {
+		t.Fatal("Inner does not unwrap the meter")
 	}
 }

@@ -61,6 +61,9 @@ type Config struct {
 	// record being processed.
 	Timestamp func() int64
 	Log       *slog.Logger
+	// Observe, when set, hears sampled latencies of the key-value stores'
+	// operations (state.NewMetered).
+	Observe func(store, op string, d time.Duration)
 }
 
 // Manager owns one task's stores.
@@ -173,6 +176,10 @@ func Open(cfg Config) (*Manager, error) {
 			top = state.NewCached(top, cfg.CacheBytes/int64(cached))
 		} else if spec.Caching {
 			top = state.NewCached(top, 0)
+		}
+		if cfg.Observe != nil {
+			name := spec.Name
+			top = state.NewMetered(top, func(op string, d time.Duration) { cfg.Observe(name, op, d) })
 		}
 		m.top[spec.Name] = top
 	}

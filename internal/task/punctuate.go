@@ -23,6 +23,10 @@ func (s *schedule) advance(now int64) {
 }
 
 func (t *Task) runPunctuator(s *schedule, ts int64) error {
+	if t.cfg.OnPunctuate != nil {
+		start := t.cfg.Clock()
+		defer func() { t.cfg.OnPunctuate(t.cfg.Clock().Sub(start)) }()
+	}
 	s.fn(ts)
 	err := t.fwdErr
 	t.fwdErr = nil

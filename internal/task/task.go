@@ -85,6 +85,9 @@ type Config struct {
 	// OnDropped hears of each record a processor drops on purpose (a late
 	// record, say), with the reason. Optional.
 	OnDropped func(reason string)
+	// OnPunctuate hears of each punctuator run and how long it took.
+	// Optional.
+	OnPunctuate func(time.Duration)
 }
 
 type partitionQueue struct {
