@@ -110,7 +110,7 @@ func TestComposeServices(t *testing.T) {
 			t.Errorf("%s: no build section; want the repository's Dockerfile", name)
 			continue
 		}
-		df := cmp(s.Build.Dockerfile, "Dockerfile")
+		df := orDefault(s.Build.Dockerfile, "Dockerfile")
 		if path.Clean(s.Build.Context) != "." || df != "Dockerfile" {
 			t.Errorf("%s: builds %s in context %q, want Dockerfile in \".\"", name, df, s.Build.Context)
 		}
@@ -120,8 +120,8 @@ func TestComposeServices(t *testing.T) {
 	}
 }
 
-// cmp returns s, or def when s is empty.
-func cmp(s, def string) string {
+// orDefault returns s, or def when s is empty.
+func orDefault(s, def string) string {
 	if s == "" {
 		return def
 	}
@@ -499,10 +499,10 @@ func TestPrometheusTargets(t *testing.T) {
 	readYAML(t, filepath.Join(root, config), &pc)
 	var targets []string
 	for _, sc := range pc.ScrapeConfigs {
-		if mp := cmp(sc.MetricsPath, "/metrics"); mp != "/metrics" {
+		if mp := orDefault(sc.MetricsPath, "/metrics"); mp != "/metrics" {
 			t.Errorf("%s: job %s scrapes %s, want /metrics", config, sc.JobName, mp)
 		}
-		if s := cmp(sc.Scheme, "http"); s != "http" {
+		if s := orDefault(sc.Scheme, "http"); s != "http" {
 			t.Errorf("%s: job %s scrapes over %s, want http", config, sc.JobName, s)
 		}
 		for _, st := range sc.StaticConfigs {
