@@ -70,6 +70,7 @@ type App struct {
 	txn              *kgo.GroupTransactSession
 	rebalanceWaiting atomic.Bool
 	sentAtCommit     int64 // collector's sent count at the last transaction end
+	txnEnding        atomic.Bool
 
 	rebalanceStart time.Time // guarded by mu; zero when not rebalancing
 

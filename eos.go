@@ -108,6 +108,14 @@ func (a *App) eosCommit(ctx context.Context) error {
 		a.client.AllowRebalance()
 		return nil
 	}
+	// The gate is released before ending the transaction: a revoke or
+	// lost callback may be running (franz-go holds the session's lock
+	// through it, and End waits for that lock), and the callback waits for
+	// task loops that need the gate. The loops have nothing to process
+	// (drained, and the poll loop is here); txnEnding keeps wall-clock
+	// punctuators from producing into a transaction that is ending.
+	a.txnEnding.Store(true)
+	a.gate.Unlock()
 	endCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	committed, err := a.txn.End(endCtx, kgo.TryCommit)
 	cancel()
@@ -119,7 +127,7 @@ func (a *App) eosCommit(ctx context.Context) error {
 			// A produce failed yet the transaction committed: cannot
 			// happen with a transactional producer, whose failed
 			// produce makes the commit abort; guard anyway.
-			a.gate.Unlock()
+			a.txnEnding.Store(false)
 			return fmt.Errorf("kstreams: commit: a produced record failed: %w", perr)
 		}
 		for _, r := range runners {
@@ -129,7 +137,7 @@ func (a *App) eosCommit(ctx context.Context) error {
 	}
 	a.sentAtCommit = a.coll.sent.Load()
 	berr := a.txn.Begin()
-	a.gate.Unlock()
+	a.txnEnding.Store(false)
 	if berr != nil {
 		return fmt.Errorf("kstreams: begin transaction: %w", berr)
 	}

@@ -269,8 +269,10 @@ func (r *runner) turn() (more bool, err error) {
 	for tp, q := range r.queued {
 		q.Store(int64(r.task.Buffered(tp)))
 	}
-	if err := r.task.PunctuateWallClock(); err != nil {
-		return false, err
+	if !r.app.txnEnding.Load() {
+		if err := r.task.PunctuateWallClock(); err != nil {
+			return false, err
+		}
 	}
 	return r.task.BufferedTotal() > 0, nil
 }
