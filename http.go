@@ -16,8 +16,9 @@ import (
 )
 
 // Handler serves the app over HTTP: the interactive-query REST API under
-// /v1/ (see the README's query section) and Prometheus metrics at
-// /metrics. Mount it in your own server, or set Config.ServeQueries to
+// /v1/ (see the README's query section), Prometheus metrics at /metrics,
+// and for operators /healthz, /readyz, /v1/status, /v1/topology and a
+// status page at /. Mount it in your own server, or set Config.ServeQueries to
 // have Run serve it on ApplicationServer. Keys owned by another instance
 // are forwarded to that instance's ApplicationServer, so every instance
 // should serve it there.
@@ -33,6 +34,7 @@ func (a *App) Handler() http.Handler {
 		transport.MaxIdleConnsPerHost = 64
 		client := &http.Client{Transport: transport, Timeout: 5 * time.Second}
 		mux.Handle("/", rest.NewHandler(queryBackend{a}, rest.Options{Logger: a.log, Client: client}))
+		a.routeOps(mux)
 		a.handler = mux
 	})
 	return a.handler
