@@ -27,18 +27,19 @@ import (
 const (
 	eosLines    = 300_000
 	eosKillGap  = 2 * time.Second // between two SIGKILLs
-	eosFeedTime = 15 * time.Second
+	eosFeedTime = 20 * time.Second
 )
 
-// TestEOSCountUnderKills runs the word count with -eos as three processes
-// on a devbroker process, and SIGKILLs one of them (in turn) every 2s,
-// restarting it at once on its state directory, while 300 000 lines are
-// produced. Once the input is all produced the killing stops; then, read
-// read_committed, the latest count of every word in word-counts, and in
-// the changelog wordcount-counts-changelog, must be its true count: no
-// line counted twice or lost, whatever was killed mid-transaction. A count
-// read that exceeds the truth, or that goes down, fails the test, with the
-// record that showed it.
+// TestEOSCountUnderKills runs the word count with -eos as three processes on
+// a devbroker process, and SIGKILLs one of them (in turn) every 2s, or as
+// soon after as it has joined the group, restarting it at once on its state
+// directory, while 300 000 lines are produced over 20s. Once the input is
+// all produced the killing stops; then, read read_committed, the latest
+// count of every word in word-counts, and in the changelog
+// wordcount-counts-changelog, must be its true count: no line counted twice
+// or lost, whatever was killed mid-transaction. A count read that exceeds
+// the truth, or that goes down, fails the test, with the record that showed
+// it.
 func TestEOSCountUnderKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a broker and three wordcount processes, killed over and over")
@@ -71,32 +72,47 @@ func TestEOSCountUnderKills(t *testing.T) {
 	}
 	phase("%d lines to feed, %d words, %d distinct; 3 instances started", len(lines), total, len(truth))
 
-	// Feed in batches, paced over eosFeedTime, while this goroutine kills.
-	fed := make(chan error, 1)
-	go func() { fed <- feedPaced(ctx, c.broker, lines, eosFeedTime) }()
+	// Feed in batches, paced over eosFeedTime, while this goroutine kills
+	// an instance, in turn, every eosKillGap and restarts it at once. An
+	// instance is killed only once it has joined the group: kfake never
+	// expires a member killed inside its first JoinGroup (see joined).
+	var feedErr error
+	fed := make(chan struct{})
+	go func() { feedErr = feedPaced(ctx, c.broker, lines, eosFeedTime); close(fed) }()
 	kills := 0
-	tick := time.NewTicker(eosKillGap)
-	defer tick.Stop()
+	var held time.Duration // kills put off until the victim had joined
+	next := time.Now().Add(eosKillGap)
 kill:
 	for {
 		select {
-		case err := <-fed:
-			if err != nil {
-				t.Fatalf("feeding the lines: %v", err)
-			}
+		case <-fed:
 			break kill
 		case <-ctx.Done():
 			t.Fatalf("feeding the lines: %v", ctx.Err())
-		case <-tick.C:
+		case <-time.After(time.Until(next)):
 		}
 		c.checkAlive()
 		i := kills % len(inst)
+		for !joined(inst[i].proc) {
+			select {
+			case <-fed:
+				break kill
+			case <-ctx.Done():
+				t.Fatalf("feeding the lines: %v", ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+				held += 100 * time.Millisecond
+			}
+		}
 		c.kill(inst[i])
 		runs[i]++
 		inst[i] = c.startEOSInstance(i+1, runs[i])
 		kills++
+		next = time.Now().Add(eosKillGap)
 	}
-	phase("fed %d lines; %d SIGKILLs and restarts; counted so far: %s", len(lines), kills, rd.progress())
+	if feedErr != nil {
+		t.Fatalf("feeding the lines: %v", feedErr)
+	}
+	phase("fed %d lines; %d SIGKILLs and restarts (put off %v in all until the victim had joined); counted so far: %s", len(lines), kills, held, rd.progress())
 
 	// Wait until every word's count is exact and the group has committed
 	// all the input, or until a count past the truth shows it never will be.
@@ -113,7 +129,7 @@ kill:
 			break
 		}
 		if time.Since(logged) >= 5*time.Second {
-			phase("%s", last)
+			phase("%s; %s", last, openTxns(wctx, adm, c.procs))
 			logged = time.Now()
 		}
 		if !wait(wctx, 500*time.Millisecond) {
@@ -400,6 +416,43 @@ func inputLag(ctx context.Context, adm *kadm.Client, group string) (int64, error
 	return lag, nil
 }
 
+// openTxns describes the transactions open on the broker, naming the
+// process of each (its transactional id holds the process's pid) and
+// whether that was killed: a killed instance's transaction stays open,
+// holding back what read_committed readers see of the partitions it wrote
+// to, until the broker aborts it at its timeout.
+func openTxns(ctx context.Context, adm *kadm.Client, procs []*proc) string {
+	txns, err := adm.DescribeTransactions(ctx)
+	if err != nil {
+		return fmt.Sprintf("transactions not described: %v", err)
+	}
+	var open []string
+	for _, tx := range txns.Sorted() {
+		if tx.Err != nil || tx.State != "Ongoing" || len(tx.Topics) == 0 {
+			continue
+		}
+		who := "unknown process"
+		for _, p := range procs {
+			if strings.Contains(tx.TxnID, fmt.Sprintf("-%d-", p.cmd.Process.Pid)) {
+				who = p.name
+				if p.killed {
+					who += " (killed)"
+				}
+			}
+		}
+		parts := 0
+		for _, ps := range tx.Topics {
+			parts += len(ps)
+		}
+		open = append(open, fmt.Sprintf("%s for %v of its %v on %d partitions",
+			who, time.Since(time.UnixMilli(tx.StartTimestamp)).Round(time.Second), time.Duration(tx.TimeoutMillis)*time.Millisecond, parts))
+	}
+	if len(open) == 0 {
+		return "no transaction open"
+	}
+	return "transactions open: " + strings.Join(open, "; ")
+}
+
 // awaitStable waits until no transaction is open on topics: on every
 // partition the last stable offset has reached the high watermark.
 func awaitStable(ctx context.Context, adm *kadm.Client, topics ...string) error {
@@ -571,4 +624,18 @@ func logSummary(t *testing.T, procs []*proc) {
 	slices.Sort(lines)
 	slices.Reverse(lines)
 	t.Logf("warnings and errors logged by the %d processes:\n%s", len(procs), strings.Join(lines, "\n"))
+}
+
+// joined reports whether p has logged an assignment, so has been answered
+// a JoinGroup and a SyncGroup and heartbeats. kfake (the broker here) arms
+// a member's session timer only when a response reaches it; a member killed
+// while its first JoinGroup waits in the broker never gets one, so it is
+// never expired: once the join completes without it, it keeps its
+// partitions, unprocessed, in a stable group, and a later rebalance waits
+// the whole rebalance timeout (60s) for it, during which kfake expires the
+// live members waiting in JoinGroup instead. Kafka expires such a member
+// after its session timeout.
+func joined(p *proc) bool {
+	b, err := os.ReadFile(p.log)
+	return err == nil && bytes.Contains(b, []byte(`msg="tasks assigned"`))
 }
