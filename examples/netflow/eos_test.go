@@ -27,20 +27,20 @@ import (
 const (
 	eosPackets  = 300_000
 	eosKillGap  = 2 * time.Second // between two SIGKILLs
-	eosFeedTime = 15 * time.Second
+	eosFeedTime = 20 * time.Second
 	eosAppID    = "netflow" // the binary's default -app-id
 )
 
 // TestEOSRouteUnderKills runs netflow with -eos as three processes on a
-// devbroker process, and SIGKILLs one of them (in turn) every 2s,
-// restarting it at once on its state directory, while 300 000 packets are
-// produced. Once the input is all produced the killing stops; then, read
-// read_committed, every packet must be in exactly one of flows-tcp,
-// flows-udp and flows-other (the one of its protocol, keyed by its flow,
-// unchanged): none lost, none twice. Each packet is told apart by its
-// timestamp, a millisecond after the one before. The flow counts, a
-// stateful side of the same topology, must also end exact in flow-counts
-// and in its changelog.
+// devbroker process, and SIGKILLs one of them (in turn) every 2s, or as soon
+// after as it has joined the group, restarting it at once on its state
+// directory, while 300 000 packets are produced over 20s. Once the input is
+// all produced the killing stops; then, read read_committed, every packet
+// must be in exactly one of flows-tcp, flows-udp and flows-other (the one of
+// its protocol, keyed by its flow, unchanged): none lost, none twice. Each
+// packet is told apart by its timestamp, a millisecond after the one before.
+// The flow counts, a stateful side of the same topology, must also end exact
+// in flow-counts and in its changelog.
 func TestEOSRouteUnderKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a broker and three netflow processes, killed over and over")
@@ -79,32 +79,47 @@ func TestEOSRouteUnderKills(t *testing.T) {
 	}
 	phase("%d packets to feed, %d flows; 3 instances started", len(packets), len(rd.truth))
 
-	// Feed in batches, paced over eosFeedTime, while this goroutine kills.
-	fed := make(chan error, 1)
-	go func() { fed <- feedPaced(ctx, cl, packets, eosFeedTime) }()
+	// Feed in batches, paced over eosFeedTime, while this goroutine kills
+	// an instance, in turn, every eosKillGap and restarts it at once. An
+	// instance is killed only once it has joined the group: kfake never
+	// expires a member killed inside its first JoinGroup (see joined).
+	var feedErr error
+	fed := make(chan struct{})
+	go func() { feedErr = feedPaced(ctx, cl, packets, eosFeedTime); close(fed) }()
 	kills := 0
-	tick := time.NewTicker(eosKillGap)
-	defer tick.Stop()
+	var held time.Duration // kills put off until the victim had joined
+	next := time.Now().Add(eosKillGap)
 kill:
 	for {
 		select {
-		case err := <-fed:
-			if err != nil {
-				t.Fatalf("feeding the packets: %v", err)
-			}
+		case <-fed:
 			break kill
 		case <-ctx.Done():
 			t.Fatalf("feeding the packets: %v", ctx.Err())
-		case <-tick.C:
+		case <-time.After(time.Until(next)):
 		}
 		c.checkAlive()
 		i := kills % len(inst)
+		for !joined(inst[i]) {
+			select {
+			case <-fed:
+				break kill
+			case <-ctx.Done():
+				t.Fatalf("feeding the packets: %v", ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+				held += 100 * time.Millisecond
+			}
+		}
 		c.kill(inst[i])
 		runs[i]++
 		inst[i] = c.startInstance(i+1, runs[i])
 		kills++
+		next = time.Now().Add(eosKillGap)
 	}
-	phase("fed %d packets; %d SIGKILLs and restarts; so far %s", len(packets), kills, rd.progress())
+	if feedErr != nil {
+		t.Fatalf("feeding the packets: %v", feedErr)
+	}
+	phase("fed %d packets; %d SIGKILLs and restarts (put off %v in all until the victim had joined); so far %s", len(packets), kills, held, rd.progress())
 
 	// Wait until every packet is out and every flow counted, and the group
 	// has committed all the input, or until a broken rule is seen and
@@ -122,7 +137,7 @@ kill:
 			break
 		}
 		if time.Since(logged) >= 5*time.Second {
-			phase("%s", last)
+			phase("%s; %s", last, openTxns(wctx, adm, c.started))
 			logged = time.Now()
 		}
 		if !wait(wctx, 500*time.Millisecond) {
@@ -442,6 +457,43 @@ func inputLag(ctx context.Context, adm *kadm.Client, group string) (int64, error
 	return lag, nil
 }
 
+// openTxns describes the transactions open on the broker, naming the
+// process of each (its transactional id holds the process's pid) and
+// whether that was killed: a killed instance's transaction stays open,
+// holding back what read_committed readers see of the partitions it wrote
+// to, until the broker aborts it at its timeout.
+func openTxns(ctx context.Context, adm *kadm.Client, procs []*proc) string {
+	txns, err := adm.DescribeTransactions(ctx)
+	if err != nil {
+		return fmt.Sprintf("transactions not described: %v", err)
+	}
+	var open []string
+	for _, tx := range txns.Sorted() {
+		if tx.Err != nil || tx.State != "Ongoing" || len(tx.Topics) == 0 {
+			continue
+		}
+		who := "unknown process"
+		for _, p := range procs {
+			if strings.Contains(tx.TxnID, fmt.Sprintf("-%d-", p.cmd.Process.Pid)) {
+				who = p.name
+				if p.killed {
+					who += " (killed)"
+				}
+			}
+		}
+		parts := 0
+		for _, ps := range tx.Topics {
+			parts += len(ps)
+		}
+		open = append(open, fmt.Sprintf("%s for %v of its %v on %d partitions",
+			who, time.Since(time.UnixMilli(tx.StartTimestamp)).Round(time.Second), time.Duration(tx.TimeoutMillis)*time.Millisecond, parts))
+	}
+	if len(open) == 0 {
+		return "no transaction open"
+	}
+	return "transactions open: " + strings.Join(open, "; ")
+}
+
 // awaitStable waits until no transaction is open on topics: on every
 // partition the last stable offset has reached the high watermark.
 func awaitStable(ctx context.Context, adm *kadm.Client, topics ...string) error {
@@ -753,4 +805,18 @@ func wait(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// joined reports whether p has logged an assignment, so has been answered
+// a JoinGroup and a SyncGroup and heartbeats. kfake (the broker here) arms
+// a member's session timer only when a response reaches it; a member killed
+// while its first JoinGroup waits in the broker never gets one, so it is
+// never expired: once the join completes without it, it keeps its
+// partitions, unprocessed, in a stable group, and a later rebalance waits
+// the whole rebalance timeout (60s) for it, during which kfake expires the
+// live members waiting in JoinGroup instead. Kafka expires such a member
+// after its session timeout.
+func joined(p *proc) bool {
+	b, err := os.ReadFile(p.log)
+	return err == nil && bytes.Contains(b, []byte(`msg="tasks assigned"`))
 }
