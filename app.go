@@ -281,6 +281,11 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if a.eos() {
 		opts = append(opts,
 			kgo.TransactionalID(a.cfg.ApplicationID+"-"+a.processID),
+			// As Kafka Streams under exactly-once (transaction.timeout.ms
+			// 10s): a crashed instance's open transaction, which no restart
+			// fences (each process has its own transactional id), holds
+			// read_committed readers back only this long.
+			kgo.TransactionTimeout(10*time.Second),
 			kgo.OnPartitionsCallbackBlocked(func(context.Context, *kgo.Client) { a.rebalanceWaiting.Store(true) }),
 		)
 	}
