@@ -3,6 +3,7 @@
 //
 //	scenario=stateless records=… ours=… rec/s baseline=… rec/s ratio=…
 //	scenario=count records=… ours=… rec/s baseline=… rec/s ratio=…
+//	scenario=eos records=… ours=… rec/s baseline=… rec/s ratio=…   (kstreams ExactlyOnceV2 against kstreams at-least-once)
 //	scenario=restore records=… ours=… rec/s baseline=… rec/s ratio=…
 //	scenario=memory keys=… ours=… MB baseline=… MB
 //	scenario=query-baseline|query-local|query-forwarded clients=… requests=… p50=…µs p99=…µs rps=…
@@ -56,6 +57,9 @@ type options struct {
 	// heartbeat is the rebalance scenario's group heartbeat interval
 	// (0: franz-go's default).
 	heartbeat time.Duration
+	// eosCommitInterval is the eos scenario's CommitInterval on its
+	// ExactlyOnceV2 side (0: the library's default, 100ms).
+	eosCommitInterval time.Duration
 }
 
 func main() {
@@ -78,6 +82,7 @@ func main() {
 	flag.IntVar(&o.queryRequests, "query-requests", 100_000, "requests per round of each side of the query scenario; when not given, min(100000, max(1000, records))")
 	flag.IntVar(&o.rebalanceRate, "rebalance-rate", 10_000, "input records per second of the rebalance scenario")
 	flag.DurationVar(&o.heartbeat, "rebalance-heartbeat", 0, "group heartbeat interval of the rebalance scenario's instances, through Config.ClientOptions (default: franz-go's, 3s)")
+	flag.DurationVar(&o.eosCommitInterval, "eos-commit-interval", 0, "CommitInterval of the eos scenario's exactly-once side (default: the library's, 100ms)")
 	// -memory-child runs one side of the memory scenario: this program
 	// re-executes itself so that side's peak RSS is its own.
 	child := flag.String("memory-child", "", "")
@@ -138,10 +143,11 @@ type scenario func(ctx context.Context, o options) (ours, baseline side, err err
 var scenarios = map[string]scenario{
 	"stateless": stateless,
 	"count":     count,
+	"eos":       eosCount,
 	"restore":   restore,
 }
 
-var scenarioOrder = []string{"stateless", "count", "restore", "memory", "query", "rebalance"}
+var scenarioOrder = []string{"stateless", "count", "eos", "restore", "memory", "query", "rebalance"}
 
 // reporters are scenarios that are not one rate against another: they
 // run their own rounds and print their own lines.
