@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -31,13 +32,9 @@ func (a *App) commit(ctx context.Context, only []*runner) error {
 	}
 	offsets := map[string]map[int32]kgo.EpochOffset{}
 	pending := map[task.TopicPartition]int64{}
-	for _, r := range runners {
-		if r.task == nil {
-			continue // still restoring: nothing processed, nothing to commit
-		}
-		if err := r.task.Flush(); err != nil {
-			return fmt.Errorf("kstreams: commit: %w", err)
-		}
+	// Tasks still restoring have nothing processed and nothing to flush.
+	if err := flushTasks(runners); err != nil {
+		return fmt.Errorf("kstreams: commit: %w", err)
 	}
 	for _, r := range runners {
 		if r.task == nil {
@@ -108,6 +105,27 @@ func (a *App) commit(ctx context.Context, only []*runner) error {
 	a.metrics.commitLatency.Observe(time.Since(start).Seconds())
 	a.log.Debug("committed", "partitions", len(pending), "took", time.Since(start))
 	return nil
+}
+
+// flushTasks flushes the tasks' caches (writing them through to their
+// stores, changelogs and downstream) in parallel. The caller holds the
+// gate exclusively, so no task loop runs; the tasks share nothing but the
+// producer, which is safe for concurrent use.
+func flushTasks(runners []*runner) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(runners))
+	for i, r := range runners {
+		if r.task == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = r.task.Flush()
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (a *App) allRunners() []*runner {

@@ -86,14 +86,9 @@ func (a *App) eosCommit(ctx context.Context) error {
 	}
 	a.gate.Lock()
 	runners := a.allRunners()
-	for _, r := range runners {
-		if r.task == nil {
-			continue
-		}
-		if err := r.task.Flush(); err != nil {
-			a.gate.Unlock()
-			return fmt.Errorf("kstreams: commit: %w", err)
-		}
+	if err := flushTasks(runners); err != nil {
+		a.gate.Unlock()
+		return fmt.Errorf("kstreams: commit: %w", err)
 	}
 	// Nothing processed and nothing produced: keep the empty transaction
 	// open. Ending it would cost a round trip for nothing (and franz-go
