@@ -8,6 +8,8 @@
 //	scenario=memory keys=… ours=… MB baseline=… MB
 //	scenario=query-baseline|query-local|query-forwarded clients=… requests=… p50=…µs p99=…µs rps=…
 //	scenario=rebalance rate=… rec/s pause_max=…ms pause_p50_over_tasks=…ms …
+//	scenario=windowed records=… ours=… rec/s baseline=… rec/s ratio=…   (kstreams windowed count against kstreams count)
+//	scenario=latency-stateless|latency-count rate=… rec/s records=… p50=…ms p99=…ms
 //
 // By default it starts an embedded kfake cluster; -brokers points it at a
 // real one. Each side reads the same pre-produced input topic from the
@@ -60,6 +62,8 @@ type options struct {
 	// eosCommitInterval is the eos scenario's CommitInterval on its
 	// ExactlyOnceV2 side (0: the library's default, 100ms).
 	eosCommitInterval time.Duration
+	// latencyRate is the latency scenario's fixed input rate (records/s).
+	latencyRate int
 }
 
 func main() {
@@ -83,6 +87,7 @@ func main() {
 	flag.IntVar(&o.rebalanceRate, "rebalance-rate", 10_000, "input records per second of the rebalance scenario")
 	flag.DurationVar(&o.heartbeat, "rebalance-heartbeat", 0, "group heartbeat interval of the rebalance scenario's instances, through Config.ClientOptions (default: franz-go's, 3s)")
 	flag.DurationVar(&o.eosCommitInterval, "eos-commit-interval", 0, "CommitInterval of the eos scenario's exactly-once side (default: the library's, 100ms)")
+	flag.IntVar(&o.latencyRate, "latency-rate", 10_000, "input records per second of the latency scenario")
 	// -memory-child runs one side of the memory scenario: this program
 	// re-executes itself so that side's peak RSS is its own.
 	child := flag.String("memory-child", "", "")
@@ -145,15 +150,17 @@ var scenarios = map[string]scenario{
 	"count":     count,
 	"eos":       eosCount,
 	"restore":   restore,
+	"windowed":  windowed,
 }
 
-var scenarioOrder = []string{"stateless", "count", "eos", "restore", "memory", "query", "rebalance"}
+var scenarioOrder = []string{"stateless", "count", "eos", "restore", "windowed", "memory", "query", "rebalance", "latency"}
 
 // reporters are scenarios that are not one rate against another: they
 // run their own rounds and print their own lines.
 var reporters = map[string]func(o options, brokers string) error{
 	"query":     queryScenario,
 	"rebalance": rebalanceScenario,
+	"latency":   latencyScenario,
 }
 
 // flagSet says whether the flag was given on the command line.
