@@ -237,16 +237,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer stopBroker()
-	external := strings.Trim(o.brokers, " ,") != "" || strings.Trim(os.Getenv("KAFKA_BROKERS"), " ,") != ""
+	external := embedded.External(o.brokers)
 	if !external && o.stateDir == "" {
-		// The embedded broker's topics die with it, so must the state: a
-		// store checkpointed against an earlier broker's changelog would
-		// start from that run's counts.
-		dir, err := os.MkdirTemp("", "netflow-state-")
+		dir, cleanup, err := embedded.TempStateDir("netflow")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		defer cleanup()
 		o.stateDir = dir
 	}
 
@@ -280,13 +277,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// skipped rather than stopping the flows of everyone else.
 		OnDeserializationError: kstreams.LogAndContinue,
 		Logger:                 log,
-		ClientOptions: []kgo.Opt{
-			kgo.SessionTimeout(o.sessionTimeout),
-			// A member learns of a rebalance from a heartbeat's answer, so
-			// heartbeats stay at most Kafka's default 3s apart even when a
-			// third of a long session timeout would allow more.
-			kgo.HeartbeatInterval(min(o.sessionTimeout/3, 3*time.Second)),
-		},
+		ClientOptions:          embedded.GroupOptions(o.sessionTimeout),
 	})
 	if err != nil {
 		return err

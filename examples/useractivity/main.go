@@ -77,7 +77,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"slices"
@@ -189,7 +188,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	o.external = strings.Trim(o.brokers, " ,") != "" || strings.Trim(os.Getenv("KAFKA_BROKERS"), " ,") != ""
+	o.external = embedded.External(o.brokers)
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.external && !set["records"] {
@@ -213,16 +212,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	case o.sessionTimeout <= 0:
 		return o, fmt.Errorf("-session-timeout %v: must be positive", o.sessionTimeout)
 	}
-	if o.httpAddr != "" {
-		// The address is advertised to the other instances, which dial it:
-		// it needs a port, and a host they can reach.
-		host, port, err := net.SplitHostPort(o.httpAddr)
-		if err != nil || port == "" || port == "0" {
-			return o, fmt.Errorf("-http %q: want host:port with a fixed port", o.httpAddr)
-		}
-		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-			return o, fmt.Errorf("-http %q: the address is advertised to the other instances, so the host must be one they can reach", o.httpAddr)
-		}
+	if err := embedded.CheckHTTPAddr(o.httpAddr); err != nil {
+		return o, err
 	}
 	return o, nil
 }
@@ -239,14 +230,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer stopBroker()
 	if !o.external && o.stateDir == "" {
-		// The embedded broker's topics die with it, so must the state: a
-		// store checkpointed against an earlier broker's changelog would
-		// start from that run's scores.
-		dir, err := os.MkdirTemp("", "useractivity-state-")
+		dir, cleanup, err := embedded.TempStateDir("useractivity")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
+		defer cleanup()
 		o.stateDir = dir
 	}
 	return runOn(ctx, brokers, o, stdout, slog.New(slog.NewTextHandler(stderr, nil)))
@@ -280,13 +268,7 @@ func runOn(ctx context.Context, brokers []string, o options, stdout io.Writer, l
 		ApplicationServer:  o.httpAddr,
 		ServeQueries:       o.httpAddr != "",
 		NumStandbyReplicas: o.standbys,
-		ClientOptions: []kgo.Opt{
-			kgo.SessionTimeout(o.sessionTimeout),
-			// A member learns of a rebalance from a heartbeat's answer, so
-			// heartbeats stay at most Kafka's default 3s apart even when a
-			// third of a long session timeout would allow more.
-			kgo.HeartbeatInterval(min(o.sessionTimeout/3, 3*time.Second)),
-		},
+		ClientOptions:      embedded.GroupOptions(o.sessionTimeout),
 	})
 	if err != nil {
 		return err
