@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/kstreams-go/kstreams/examples/internal/eoscheck"
 	"github.com/kstreams-go/kstreams/serde"
 )
 
@@ -130,7 +131,7 @@ kill:
 	logged := time.Now()
 	for {
 		c.checkAlive()
-		lag, lerr := inputLag(wctx, adm, eosAppID)
+		lag, lerr := eoscheck.InputLag(wctx, adm, eosAppID, inputTopic)
 		complete, broken, quiet := rd.status()
 		last = fmt.Sprintf("%s; input not committed: %d (%v)", rd.progress(), lag, lerr)
 		if lerr == nil && lag == 0 && (complete || broken && quiet > 5*time.Second) {
@@ -140,7 +141,7 @@ kill:
 			phase("%s; %s", last, openTxns(wctx, adm, c.started))
 			logged = time.Now()
 		}
-		if !wait(wctx, 500*time.Millisecond) {
+		if !eoscheck.Wait(wctx, 500*time.Millisecond) {
 			t.Errorf("output not complete in time: %v; last: %s", wctx.Err(), last)
 			break
 		}
@@ -149,7 +150,7 @@ kill:
 	// Nothing may follow: no transaction left open on the outputs, and a
 	// quiet spell in which no record arrives.
 	changelog := eosAppID + "-flow-counts-changelog"
-	if err := awaitStable(wctx, adm, append([]string{countsTopic, changelog}, outputTopics()...)...); err != nil {
+	if err := eoscheck.AwaitStable(wctx, adm, append([]string{countsTopic, changelog}, outputTopics()...)...); err != nil {
 		t.Errorf("%v", err)
 	}
 	rd.awaitQuiet(wctx, 2*time.Second)
@@ -157,13 +158,13 @@ kill:
 	phase("outputs stable and read")
 
 	rd.report(t)
-	if all, err := countUncommitted(ctx, c.broker, 2*time.Second, outputTopics()...); err != nil {
+	if all, err := eoscheck.CountUncommitted(ctx, c.broker, 2*time.Second, outputTopics()...); err != nil {
 		t.Errorf("reading %v read_uncommitted: %v", outputTopics(), err)
 	} else {
 		t.Logf("%v hold %d records read_uncommitted, %d read_committed: %d written by transactions that aborted",
 			outputTopics(), all, rd.outRecs, all-rd.outRecs)
 	}
-	got, err := readLatest(ctx, c.broker, changelog, 3*time.Second)
+	got, err := eoscheck.ReadLatest(ctx, c.broker, changelog, 3*time.Second)
 	if err != nil {
 		t.Fatalf("reading %s: %v", changelog, err)
 	}
@@ -179,7 +180,7 @@ func feedPaced(ctx context.Context, cl *kgo.Client, packets []Packet, d time.Dur
 	size := (len(packets) + batches - 1) / batches
 	start := time.Now()
 	for b := 0; b*size < len(packets); b++ {
-		if !wait(ctx, time.Until(start.Add(time.Duration(b)*d/batches))) {
+		if !eoscheck.Wait(ctx, time.Until(start.Add(time.Duration(b)*d/batches))) {
 			return ctx.Err()
 		}
 		if err := feed(ctx, cl, packets[b*size:min((b+1)*size, len(packets))]); err != nil {
@@ -359,7 +360,7 @@ func (r *packetReader) awaitQuiet(ctx context.Context, d time.Duration) {
 		r.mu.Lock()
 		q := time.Since(r.lastAt)
 		r.mu.Unlock()
-		if q >= d || !wait(ctx, d-q) {
+		if q >= d || !eoscheck.Wait(ctx, d-q) {
 			return
 		}
 	}
@@ -426,174 +427,6 @@ func diffCounts(t *testing.T, what string, got, truth map[string]int64) {
 	}
 	slices.Sort(diff)
 	t.Errorf("%s: %d of %d keys differ from the truth: %s", what, len(diff), len(truth), strings.Join(diff[:min(len(diff), 20)], ", "))
-}
-
-// inputLag is how many records of the input topic group has not
-// committed. (The repartition topic's lag is not asked: its transaction
-// markers take offsets that a consumer never commits past.)
-func inputLag(ctx context.Context, adm *kadm.Client, group string) (int64, error) {
-	committed, err := adm.FetchOffsets(ctx, group)
-	if err == nil {
-		err = committed.Error()
-	}
-	if err != nil {
-		return -1, err
-	}
-	ends, err := adm.ListEndOffsets(ctx, inputTopic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		return -1, err
-	}
-	var lag int64
-	ends.Each(func(e kadm.ListedOffset) {
-		done := int64(0)
-		if o, ok := committed.Lookup(e.Topic, e.Partition); ok {
-			done = o.At
-		}
-		lag += e.Offset - done
-	})
-	return lag, nil
-}
-
-// openTxns describes the transactions open on the broker, naming the
-// process of each (its transactional id holds the process's pid) and
-// whether that was killed: a killed instance's transaction stays open,
-// holding back what read_committed readers see of the partitions it wrote
-// to, until the broker aborts it at its timeout.
-func openTxns(ctx context.Context, adm *kadm.Client, procs []*proc) string {
-	txns, err := adm.DescribeTransactions(ctx)
-	if err != nil {
-		return fmt.Sprintf("transactions not described: %v", err)
-	}
-	var open []string
-	for _, tx := range txns.Sorted() {
-		if tx.Err != nil || tx.State != "Ongoing" || len(tx.Topics) == 0 {
-			continue
-		}
-		who := "unknown process"
-		for _, p := range procs {
-			if strings.Contains(tx.TxnID, fmt.Sprintf("-%d-", p.cmd.Process.Pid)) {
-				who = p.name
-				if p.killed {
-					who += " (killed)"
-				}
-			}
-		}
-		parts := 0
-		for _, ps := range tx.Topics {
-			parts += len(ps)
-		}
-		open = append(open, fmt.Sprintf("%s for %v of its %v on %d partitions",
-			who, time.Since(time.UnixMilli(tx.StartTimestamp)).Round(time.Second), time.Duration(tx.TimeoutMillis)*time.Millisecond, parts))
-	}
-	if len(open) == 0 {
-		return "no transaction open"
-	}
-	return "transactions open: " + strings.Join(open, "; ")
-}
-
-// awaitStable waits until no transaction is open on topics: on every
-// partition the last stable offset has reached the high watermark.
-func awaitStable(ctx context.Context, adm *kadm.Client, topics ...string) error {
-	var last string
-	for {
-		hw, err := adm.ListEndOffsets(ctx, topics...)
-		if err == nil {
-			err = hw.Error()
-		}
-		var lso kadm.ListedOffsets
-		if err == nil {
-			lso, err = adm.ListCommittedOffsets(ctx, topics...)
-		}
-		if err == nil {
-			err = lso.Error()
-		}
-		if err == nil {
-			var open []string
-			hw.Each(func(h kadm.ListedOffset) {
-				if l, ok := lso.Lookup(h.Topic, h.Partition); !ok || l.Offset != h.Offset {
-					open = append(open, fmt.Sprintf("%s-%d (stable %d, end %d)", h.Topic, h.Partition, l.Offset, h.Offset))
-				}
-			})
-			if len(open) == 0 {
-				return nil
-			}
-			last = "open transactions on " + strings.Join(open, ", ")
-		} else {
-			last = err.Error()
-		}
-		if !wait(ctx, 250*time.Millisecond) {
-			return fmt.Errorf("%v never stable: %v; last: %s", topics, ctx.Err(), last)
-		}
-	}
-}
-
-// countUncommitted counts the records of topics read read_uncommitted,
-// from the start until nothing arrives for idle: with the records read
-// read_committed, it tells how many were written by transactions that
-// aborted, which shows the kills interrupted some.
-func countUncommitted(ctx context.Context, broker string, idle time.Duration, topics ...string) (int, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker),
-		kgo.ConsumeTopics(topics...),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
-		kgo.FetchMaxWait(200*time.Millisecond),
-	)
-	if err != nil {
-		return 0, err
-	}
-	defer cl.Close()
-	n := 0
-	for {
-		pctx, cancel := context.WithTimeout(ctx, idle)
-		fs := cl.PollFetches(pctx)
-		cancel()
-		n += fs.NumRecords()
-		if fs.NumRecords() == 0 && pctx.Err() != nil {
-			return n, ctx.Err()
-		}
-	}
-}
-
-// readLatest reads topic read_committed from the start until nothing
-// arrives for idle, and returns each key's latest int64 value.
-func readLatest(ctx context.Context, broker, topic string, idle time.Duration) (map[string]int64, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker),
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(200*time.Millisecond),
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	out := map[string]int64{}
-	ser := serde.Int64()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, idle)
-		fs := cl.PollFetches(pctx)
-		cancel()
-		var derr error
-		fs.EachRecord(func(r *kgo.Record) {
-			n, err := ser.Deserialize(r.Topic, r.Value)
-			if err != nil && derr == nil {
-				derr = fmt.Errorf("%s-%d@%d: value of %q: %w", r.Topic, r.Partition, r.Offset, r.Key, err)
-			}
-			out[string(r.Key)] = n
-		})
-		if derr != nil {
-			return out, derr
-		}
-		if fs.NumRecords() == 0 && pctx.Err() != nil {
-			if ctx.Err() != nil {
-				return out, ctx.Err()
-			}
-			return out, nil
-		}
-	}
 }
 
 // procs are the broker and the netflow processes of one test, started
@@ -795,18 +628,6 @@ func (w *lineWatcher) Write(p []byte) (int, error) {
 	}
 }
 
-// wait waits d, or less if ctx ends first, which it reports as false.
-func wait(ctx context.Context, d time.Duration) bool {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
-
 // joined reports whether p has logged an assignment, so has been answered
 // a JoinGroup and a SyncGroup and heartbeats. kfake (the broker here) arms
 // a member's session timer only when a response reaches it; a member killed
@@ -819,4 +640,13 @@ func wait(ctx context.Context, d time.Duration) bool {
 func joined(p *proc) bool {
 	b, err := os.ReadFile(p.log)
 	return err == nil && bytes.Contains(b, []byte(`msg="tasks assigned"`))
+}
+
+// openTxns names the open transactions and the processes holding them.
+func openTxns(ctx context.Context, adm *kadm.Client, ps []*proc) string {
+	named := make([]eoscheck.Proc, len(ps))
+	for i, p := range ps {
+		named[i] = eoscheck.Proc{Name: p.name, Pid: p.cmd.Process.Pid, Killed: p.killed}
+	}
+	return eoscheck.OpenTxns(ctx, adm, named)
 }

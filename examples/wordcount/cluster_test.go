@@ -24,6 +24,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kstreams-go/kstreams/examples/internal/eoscheck"
 )
 
 const (
@@ -464,7 +466,7 @@ func (c *cluster) awaitCounted(ctx context.Context, in *instance, truth map[stri
 			}
 			last = fmt.Sprintf("counted; group %s: %d records not committed (%v)", clusterAppID, lag, lerr)
 		}
-		if !wait(wctx, 250*time.Millisecond) {
+		if !eoscheck.Wait(wctx, 250*time.Millisecond) {
 			c.t.Fatalf("words not all counted: %v; last: %s", wctx.Err(), last)
 		}
 	}
@@ -584,7 +586,7 @@ func (c *cluster) awaitWords(ctx context.Context, what string, hosts []*instance
 		if len(pending) == 0 || ctx.Err() != nil {
 			break
 		}
-		if !wait(ctx, min(max(retryAfter, 100*time.Millisecond), time.Second)) {
+		if !eoscheck.Wait(ctx, min(max(retryAfter, 100*time.Millisecond), time.Second)) {
 			break
 		}
 	}
@@ -905,21 +907,9 @@ func (c *cluster) awaitBalanced(ctx context.Context, live []*instance) metadata 
 				return md
 			}
 		}
-		if !wait(wctx, 250*time.Millisecond) {
+		if !eoscheck.Wait(wctx, 250*time.Millisecond) {
 			c.t.Fatalf("instances %v never each got an active task: %v; last: %s", want, wctx.Err(), last)
 		}
-	}
-}
-
-// wait waits d, or less if ctx ends first, which it reports as false.
-func wait(ctx context.Context, d time.Duration) bool {
-	tm := time.NewTimer(d)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
