@@ -36,7 +36,15 @@ type collector struct {
 }
 
 func (c *collector) promise(_ *kgo.Record, err error) {
-	if err != nil && c.failed.CompareAndSwap(nil, &err) {
+	if err != nil {
+		c.fail(err)
+	}
+}
+
+// fail is apart from promise because taking err's address there would move
+// every record's err to the heap, failed or not.
+func (c *collector) fail(err error) {
+	if c.failed.CompareAndSwap(nil, &err) {
 		c.onFail(err)
 	}
 }
