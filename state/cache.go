@@ -9,12 +9,16 @@ import (
 )
 
 // cacheEntryOverhead approximates what one cache entry costs beyond its key
-// and value bytes (the entry struct, its map slot, list links), so that a
-// cache of many tiny entries is not undercounted.
-const cacheEntryOverhead = 64
+// and value bytes: the entry struct (144 bytes in its size class), its map
+// slot, and the rounding of the key and value allocations. A heap profile
+// of a cache of 11-byte keys and 8-byte values held about 220 bytes per
+// entry; counting less lets a cache of many tiny entries outgrow its budget.
+const cacheEntryOverhead = 200
 
-// cacheEntry is one dirty key: its latest value (nil: a cached delete) and
-// the timestamp of the record that wrote it.
+// cacheEntry is one cached key: its latest value (nil: a delete) and the
+// timestamp of the record that wrote it. A dirty entry holds a write inner
+// has not seen yet; a clean one holds what inner has, kept after a flush so
+// that the next read and the next write-through need not go to inner.
 type cacheEntry struct {
 	key   []byte
 	value []byte
@@ -22,9 +26,51 @@ type cacheEntry struct {
 	size  int64
 	// gen counts writes, so a write-through can tell whether the entry was
 	// written again (by the listener's downstream) while it was away.
-	gen        uint64
+	gen   uint64
+	dirty bool
+	// prior is inner's value when the entry turned dirty, known when it
+	// was clean then; a write-through uses it instead of reading inner.
+	prior      []byte
+	priorKnown bool
 	prev, next *cacheEntry
-	linked     bool // in the LRU list; false while being written through
+	list       *entryList // the list it is in; nil while being written through
+}
+
+// entryList is a doubly linked list of entries, oldest at head.
+type entryList struct{ head, tail *cacheEntry }
+
+func (l *entryList) pushBack(e *cacheEntry) {
+	e.prev, e.next, e.list = l.tail, nil, l
+	if l.tail != nil {
+		l.tail.next = e
+	} else {
+		l.head = e
+	}
+	l.tail = e
+}
+
+func (l *entryList) pushFront(e *cacheEntry) {
+	e.prev, e.next, e.list = nil, l.head, l
+	if l.head != nil {
+		l.head.prev = e
+	} else {
+		l.tail = e
+	}
+	l.head = e
+}
+
+func (l *entryList) unlink(e *cacheEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		l.head = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		l.tail = e.prev
+	}
+	e.prev, e.next, e.list = nil, nil, nil
 }
 
 // cachedStore is a write cache in the manner of Kafka Streams'
@@ -32,22 +78,28 @@ type cacheEntry struct {
 // entries, repeated writes of a key collapse into one, and an entry reaches
 // the inner store and the FlushListener only when evicted or flushed.
 //
-// Entries are kept in least-recently-written order (reads do not reorder
-// them: what matters is how long an update has been held back). The task
-// goroutine writes; interactive queries may read concurrently, so the map
-// and list are guarded by an RWMutex, which is never held while calling the
-// inner store or the listener: the listener forwards downstream, where a
-// processor may read this same store.
+// Dirty entries are kept in least-recently-written order (reads do not
+// reorder them: what matters is how long an update has been held back).
+// A flushed entry stays as a clean entry, as Kafka Streams' NamedCache
+// marks flushed entries clean and leaves them to eviction: the next update
+// of a hot key then finds it in memory, and its write-through knows the
+// value it replaces without reading inner. Clean entries are the first to
+// go when the cache is over size, least recently written first, and cost
+// no write. The task goroutine writes; interactive queries may read
+// concurrently, so the map and lists are guarded by an RWMutex, which is
+// never held while calling the inner store or the listener: the listener
+// forwards downstream, where a processor may read this same store.
 type cachedStore struct {
 	in       KeyValueStore
 	maxBytes int64
 
-	mu         sync.RWMutex
-	entries    map[string]*cacheEntry // keys alias entry.key's bytes
-	head, tail *cacheEntry            // head: least recently written
-	size       int64
-	listener   FlushListener
-	closed     atomic.Bool
+	mu       sync.RWMutex
+	entries  map[string]*cacheEntry // keys alias entry.key's bytes
+	dirtyL   entryList              // dirty entries, least recently written at head
+	cleanL   entryList              // clean entries, least recently written at head
+	size     int64
+	listener FlushListener
+	closed   atomic.Bool
 }
 
 type cachedRestorer struct {
@@ -60,11 +112,12 @@ type cachedRestorer struct {
 //
 // Put, PutAt and Delete write only to the cache. Get reads the cache and
 // then inner; a cached delete reads as absent. When the cache grows past
-// maxBytes, the least recently written entries are written through to
-// inner, each followed by a call to the FlushListener with the new value,
-// the value inner had before (read just before the write) and the
-// timestamp; Flush writes every entry through, oldest first, and then
-// flushes inner. Several writes of a key between two write-throughs reach
+// maxBytes, clean entries are dropped and then the least recently written
+// dirty entries are written through to inner, each followed by a call to
+// the FlushListener with the new value, the value inner had before (the
+// clean entry's, else read just before the write) and the timestamp; Flush
+// writes every dirty entry through, oldest first, keeps them as clean
+// entries, and then flushes inner. Several writes of a key between two write-throughs reach
 // inner and the listener once, with the latest value. The listener is not
 // called when both values are nil (a key written and deleted while cached
 // that inner never had).
@@ -103,8 +156,8 @@ func (c *cachedRestorer) RestoreBatch(batch []KeyValue) error {
 		if e, ok := c.entries[string(kv.Key)]; ok {
 			delete(c.entries, string(kv.Key))
 			c.size -= e.size
-			if e.linked {
-				c.unlink(e)
+			if e.list != nil {
+				e.list.unlink(e)
 			}
 			e.gen++ // a write-through in flight must not delete a newer entry
 		}
@@ -161,8 +214,13 @@ func (c *cachedStore) PutAt(key, value []byte, ts int64) error {
 	e, ok := c.entries[string(key)]
 	if ok {
 		c.size -= e.size
-		if e.linked {
-			c.unlink(e)
+		if !e.dirty {
+			// inner has the clean value: the write-through to come
+			// replaces it.
+			e.prior, e.priorKnown = e.value, true
+		}
+		if e.list != nil {
+			e.list.unlink(e)
 		}
 	} else {
 		k := bytes.Clone(key)
@@ -174,11 +232,11 @@ func (c *cachedStore) PutAt(key, value []byte, ts int64) error {
 		// them instead of copying.
 		c.entries[unsafe.String(unsafe.SliceData(k), len(k))] = e
 	}
-	e.value, e.ts = v, ts
+	e.value, e.ts, e.dirty = v, ts, true
 	e.gen++
 	e.size = int64(len(key)+len(value)) + cacheEntryOverhead
 	c.size += e.size
-	c.pushBack(e)
+	c.dirtyL.pushBack(e)
 	over := c.size > c.maxBytes
 	c.mu.Unlock()
 	if over {
@@ -224,34 +282,53 @@ func (c *cachedStore) Flush() error {
 	return c.in.Flush()
 }
 
-// writeOldest writes entries through from the head of the list: while the
-// cache is over size when untilFits, else until no dirty entry is left.
+// writeOldest writes dirty entries through from the head of their list:
+// while the cache is over size when untilFits (after dropping clean
+// entries, which costs nothing), else until no dirty entry is left. A
+// written entry stays as a clean one, unless the cache is over size.
 func (c *cachedStore) writeOldest(untilFits bool) error {
+	defer func() {
+		c.mu.Lock()
+		c.dropClean()
+		c.mu.Unlock()
+	}()
 	for {
 		c.mu.Lock()
-		e := c.head
-		if e == nil || (untilFits && c.size <= c.maxBytes) {
+		if untilFits && c.dropClean() {
+			c.mu.Unlock()
+			return nil
+		}
+		e := c.dirtyL.head
+		if e == nil {
 			c.mu.Unlock()
 			return nil
 		}
 		// The entry stays in the map while it is away, so Get still finds
 		// it: inner may not have the new value yet.
-		c.unlink(e)
+		c.dirtyL.unlink(e)
 		key, value, ts, gen := e.key, e.value, e.ts, e.gen
+		prior, priorKnown := e.prior, e.priorKnown
 		c.mu.Unlock()
 
-		_, wrote, err := c.writeThrough(key, value, ts)
+		_, wrote, err := c.writeThroughKnown(key, value, ts, prior, priorKnown)
 
 		c.mu.Lock()
 		switch {
 		case e.gen != gen:
 			// Written again meanwhile: PutAt put it back in the list.
+			if wrote {
+				// inner has value now, which the newer write replaces.
+				e.prior, e.priorKnown = value, true
+			}
 		case !wrote:
 			// inner refused the write; the entry stays dirty, oldest.
-			c.pushFront(e)
-		default:
+			c.dirtyL.pushFront(e)
+		case untilFits:
 			delete(c.entries, string(e.key))
 			c.size -= e.size
+		default:
+			e.dirty, e.prior, e.priorKnown = false, nil, false
+			c.cleanL.pushBack(e)
 		}
 		c.mu.Unlock()
 		if err != nil {
@@ -260,14 +337,41 @@ func (c *cachedStore) writeOldest(untilFits bool) error {
 	}
 }
 
+// dropClean drops clean entries, least recently written first, until the
+// cache fits, and reports whether it does. c.mu is held.
+func (c *cachedStore) dropClean() bool {
+	for c.size > c.maxBytes {
+		e := c.cleanL.head
+		if e == nil {
+			return false
+		}
+		c.cleanL.unlink(e)
+		delete(c.entries, string(e.key))
+		c.size -= e.size
+	}
+	return true
+}
+
 // writeThrough writes one update to inner and then tells the listener.
 // It returns the value inner had, and whether inner took the write (the
 // listener may fail after it did).
 func (c *cachedStore) writeThrough(key, value []byte, ts int64) (old []byte, wrote bool, err error) {
-	if value == nil {
+	return c.writeThroughKnown(key, value, ts, nil, false)
+}
+
+// writeThroughKnown is writeThrough given, when known, the value inner
+// holds (prior), which saves reading it.
+func (c *cachedStore) writeThroughKnown(key, value []byte, ts int64, prior []byte, priorKnown bool) (old []byte, wrote bool, err error) {
+	switch {
+	case value == nil:
 		old, err = c.in.Delete(key)
-	} else if old, err = c.in.Get(key); err == nil {
+	case priorKnown:
+		old = prior
 		err = c.in.Put(key, value)
+	default:
+		if old, err = c.in.Get(key); err == nil {
+			err = c.in.Put(key, value)
+		}
 	}
 	if err != nil {
 		return nil, false, err
@@ -279,40 +383,6 @@ func (c *cachedStore) writeThrough(key, value []byte, ts int64) (old []byte, wro
 		return old, true, nil
 	}
 	return old, true, l(key, value, old, ts)
-}
-
-func (c *cachedStore) pushBack(e *cacheEntry) {
-	e.prev, e.next, e.linked = c.tail, nil, true
-	if c.tail != nil {
-		c.tail.next = e
-	} else {
-		c.head = e
-	}
-	c.tail = e
-}
-
-func (c *cachedStore) pushFront(e *cacheEntry) {
-	e.prev, e.next, e.linked = nil, c.head, true
-	if c.head != nil {
-		c.head.prev = e
-	} else {
-		c.tail = e
-	}
-	c.head = e
-}
-
-func (c *cachedStore) unlink(e *cacheEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		c.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		c.tail = e.prev
-	}
-	e.prev, e.next, e.linked = nil, nil, false
 }
 
 // ApproximateNumEntries is inner's count corrected by the dirty entries:
@@ -352,14 +422,14 @@ func (c *cachedStore) Close() error {
 		c.mu.Unlock()
 		return nil
 	}
-	c.entries, c.head, c.tail, c.size = nil, nil, nil, 0
+	c.entries, c.dirtyL, c.cleanL, c.size = nil, entryList{}, entryList{}, 0
 	c.mu.Unlock()
 	return c.in.Close()
 }
 
-// dirty returns the cached entries with keys in [lower, upper) (nil: open),
-// sorted by key. Values are shared, not copied: a cached value slice is
-// never written after it is stored.
+// dirty returns the dirty entries with keys in [lower, upper) (nil: open),
+// sorted by key; clean ones hold what inner has. Values are shared, not
+// copied: a cached value slice is never written after it is stored.
 func (c *cachedStore) dirty(lower, upper []byte) ([]KeyValue, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -368,6 +438,9 @@ func (c *cachedStore) dirty(lower, upper []byte) ([]KeyValue, error) {
 	}
 	var out []KeyValue
 	for _, e := range c.entries {
+		if !e.dirty {
+			continue
+		}
 		if lower != nil && bytes.Compare(e.key, lower) < 0 {
 			continue
 		}

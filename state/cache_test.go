@@ -95,8 +95,8 @@ func TestCacheFlushOrderIsLeastRecentlyWritten(t *testing.T) {
 
 func TestCacheEvictsOverMaxBytes(t *testing.T) {
 	inner := NewInMemory("s")
-	// Each entry costs 1+2+64 = 67 bytes: three fit in 210.
-	c := NewCached(inner, 210)
+	// Each entry costs 1+2+cacheEntryOverhead bytes: three fit.
+	c := NewCached(inner, 3*(3+cacheEntryOverhead)+10)
 	var got flushes
 	c.SetFlushListener(got.listen)
 	for i, k := range []string{"a", "b", "c"} {
@@ -125,7 +125,7 @@ func TestCacheEvictsOverMaxBytes(t *testing.T) {
 		}
 	}
 	// An entry bigger than the whole cache goes straight through.
-	big := string(make([]byte, 300))
+	big := string(make([]byte, 4*cacheEntryOverhead))
 	mustPutAt(t, c, "f", big, 5)
 	if v := mustGet(t, inner, "f"); string(v) != big {
 		t.Error("oversized entry not written through")
@@ -201,7 +201,7 @@ func TestCacheListenerErrors(t *testing.T) {
 		t.Errorf("Flush = %v, want the listener's error", err)
 	}
 
-	c = NewCached(NewInMemory("s"), 100)
+	c = NewCached(NewInMemory("s"), cacheEntryOverhead+10) // one entry fits, two do not
 	c.SetFlushListener(fail)
 	mustPutAt(t, c, "a", "v", 1)
 	if err := c.PutAt([]byte("b"), []byte("v"), 2); !errors.Is(err, boom) {
@@ -340,5 +340,115 @@ func TestMeteredSamplesAndKeepsTheCache(t *testing.T) {
 	}
 	if Inner(s) == nil {
 		t.Fatal("Inner does not unwrap the meter")
+	}
+}
+
+// countingStore counts the reads that reach the store under a cache.
+type countingStore struct {
+	KeyValueStore
+	gets int
+}
+
+func (s *countingStore) Get(key []byte) ([]byte, error) {
+	s.gets++
+	return s.KeyValueStore.Get(key)
+}
+
+func TestCacheKeepsFlushedEntriesClean(t *testing.T) {
+	inner := &countingStore{KeyValueStore: NewInMemory("s")}
+	c := NewCached(inner, 1<<20)
+	var got flushes
+	c.SetFlushListener(got.listen)
+	mustPutAt(t, c, "a", "1", 1)
+	mustPutAt(t, c, "b", "2", 2)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	readsAtFlush := inner.gets // the write-throughs of new keys read inner once each
+	if readsAtFlush != 2 {
+		t.Errorf("first flush read inner %d times, want 2", readsAtFlush)
+	}
+	// Flushed entries are clean: reads and the next write-through find
+	// them in memory, and a second flush writes nothing.
+	if v := string(mustGet(t, c, "a")); v != "1" {
+		t.Errorf("Get(a) = %q after flush", v)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	mustPutAt(t, c, "a", "3", 3)
+	mustPutAt(t, c, "a", "4", 4)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if inner.gets != readsAtFlush {
+		t.Errorf("inner read %d more times after the first flush, want 0", inner.gets-readsAtFlush)
+	}
+	want := flushes{"a=1<-<nil>@1", "b=2<-<nil>@2", "a=4<-1@4"}
+	if !slices.Equal(got, want) {
+		t.Errorf("flushes %q, want %q", got, want)
+	}
+	// A delete of a clean entry is written through with its old value.
+	if _, err := c.Delete([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if want := (flushes{"a=1<-<nil>@1", "b=2<-<nil>@2", "a=4<-1@4", "b=<nil><-2@0"}); !slices.Equal(got, want) {
+		t.Errorf("flushes %q, want %q", got, want)
+	}
+	if v, _ := inner.KeyValueStore.Get([]byte("b")); v != nil {
+		t.Errorf("inner still has b = %q", v)
+	}
+	if v := mustGet(t, c, "b"); v != nil {
+		t.Errorf("Get(b) = %q after delete", v)
+	}
+	n, err := c.ApproximateNumEntries()
+	if err != nil || n != 1 {
+		t.Errorf("ApproximateNumEntries = %d, %v; want 1", n, err)
+	}
+	it, err := c.All()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for it.Next() {
+		keys = append(keys, string(it.Key())+"="+string(it.Value()))
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(keys, []string{"a=4"}) {
+		t.Errorf("All = %q, want [a=4]", keys)
+	}
+}
+
+func TestCacheDropsCleanEntriesFirst(t *testing.T) {
+	inner := NewInMemory("s")
+	c := NewCached(inner, 3*(3+cacheEntryOverhead)+10) // three entries fit
+	var got flushes
+	c.SetFlushListener(got.listen)
+	mustPutAt(t, c, "a", "va", 1)
+	mustPutAt(t, c, "b", "vb", 2)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	mustPutAt(t, c, "c", "vc", 3)
+	// Over size: the oldest clean entry (a) goes, without a write; the
+	// dirty c stays.
+	mustPutAt(t, c, "d", "vd", 4)
+	if len(got) != 0 {
+		t.Errorf("evicting clean entries wrote through %q", got)
+	}
+	if v := string(mustGet(t, c, "a")); v != "va" {
+		t.Errorf("Get(a) = %q after its clean entry was dropped, want it from inner", v)
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if want := (flushes{"c=vc<-<nil>@3", "d=vd<-<nil>@4"}); !slices.Equal(got, want) {
+		t.Errorf("flushes %q, want %q", got, want)
 	}
 }
