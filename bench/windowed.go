@@ -21,10 +21,16 @@ import (
 //
 //   - ours: GroupByKey → WindowedBy(TumblingWindows(1 minute, grace
 //     windowGrace)) → WindowedCount into the window store "windowed-counts"
-//     (changelog and the default 10 MiB cache on), every update written to
-//     an output topic with serde.TimeWindowed keys;
+//     (changelog and the default 10 MiB cache on), every update the window
+//     cache forwards written to an output topic with serde.TimeWindowed
+//     keys;
 //   - baseline: the count scenario's kstreams side (countTopology,
-//     GroupByKey → Count into the Pebble store "counts").
+//     GroupByKey → Count into the Pebble store "counts"), whose cache
+//     forwards the same way.
+//
+// Both caches collapse a key's (a key and window's) updates until the
+// final commit flushes them, so ours writes about five times the
+// baseline's output and changelog records then: one per key and window.
 //
 // The input's record timestamps are spread evenly over windowSpread,
 // ending a minute before the fill, so the records fall into about five
@@ -78,7 +84,7 @@ func windowed(ctx context.Context, o options) (ours, baseline side, err error) {
 
 // windowedTopology counts each key's records per one-minute tumbling
 // window into the window store "windowed-counts" and writes every update
-// to out.
+// it forwards to out.
 func windowedTopology(in, out string) (*kstreams.Topology, error) {
 	b := kstream.NewBuilder()
 	s := kstream.Stream(b, kstream.ConsumedWith(serde.Bytes(), serde.Bytes()), in)

@@ -2,11 +2,17 @@ package kstream_test
 
 import (
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kstreams-go/kstreams/internal/statemgr"
+	"github.com/kstreams-go/kstreams/internal/task"
 	"github.com/kstreams-go/kstreams/internal/topology"
 	"github.com/kstreams-go/kstreams/kstream"
 	"github.com/kstreams-go/kstreams/serde"
@@ -142,52 +148,103 @@ func compareFinal(t *testing.T, got, want map[winKey]int64) {
 }
 
 func countTopology(agg func(g *kstream.KGroupedStream[string, string]) *kstream.KTable[kstream.Windowed[string], int64], ws serde.Serde[kstream.Windowed[string]]) *kstream.Builder {
+	return windowCountTopology(agg, ws, true)
+}
+
+// windowCountTopology writes the windowed counts agg makes of "events" to
+// "out": with emit-final when suppress, else every update that reaches
+// the sink.
+func windowCountTopology(agg func(g *kstream.KGroupedStream[string, string]) *kstream.KTable[kstream.Windowed[string], int64], ws serde.Serde[kstream.Windowed[string]], suppress bool) *kstream.Builder {
 	b := kstream.NewBuilder()
 	g := kstream.GroupByKey(kstream.Stream(b, strStr, "events"))
-	agg(g).Suppress(kstream.UntilWindowCloses()).ToStream().To("out", kstream.ProducedWith(ws, serde.Int64()))
+	counts := agg(g)
+	if suppress {
+		counts = counts.Suppress(kstream.UntilWindowCloses())
+	}
+	counts.ToStream().To("out", kstream.ProducedWith(ws, serde.Int64()))
 	return b
+}
+
+// timeWindowsReference is referenceFinal for time windows.
+func timeWindowsReference(events []wevent, size, adv, grace int64) (map[winKey]int64, int) {
+	startsOf := func(ts int64) []int64 {
+		var out []int64
+		for s := ts - ts%adv; s > ts-size; s -= adv {
+			out = append(out, s)
+		}
+		return out
+	}
+	return referenceFinal(events, grace,
+		func(ts, closeTime int64) bool {
+			for _, s := range startsOf(ts) {
+				if s+size > closeTime {
+					return true
+				}
+			}
+			return false
+		},
+		func(accepted []wevent, key string) []winKey {
+			var out []winKey
+			e := accepted[len(accepted)-1]
+			for _, s := range startsOf(e.ts) {
+				out = append(out, winKey{key, s, s + size - 1})
+			}
+			return out
+		},
+		func(w winKey, closeTime int64) bool { return w.end+1 > closeTime })
+}
+
+// slidingReference is referenceFinal for sliding windows.
+func slidingReference(events []wevent, diff, grace int64) (map[winKey]int64, int) {
+	return referenceFinal(events, grace,
+		func(ts, closeTime int64) bool { return ts+diff >= closeTime },
+		func(accepted []wevent, key string) []winKey {
+			// Every window the accepted records of key define.
+			var ts []int64
+			for _, a := range accepted {
+				if a.key == key {
+					ts = append(ts, a.ts)
+				}
+			}
+			seen := map[winKey]bool{}
+			var out []winKey
+			add := func(w winKey) {
+				if !seen[w] {
+					seen[w] = true
+					out = append(out, w)
+				}
+			}
+			for _, t1 := range ts {
+				add(winKey{key, max(0, t1-diff), max(0, t1-diff) + diff})
+				for _, t2 := range ts {
+					if t2 > t1 && t2 <= t1+diff {
+						add(winKey{key, t1 + 1, t1 + 1 + diff})
+						break
+					}
+				}
+			}
+			return out
+		},
+		func(w winKey, closeTime int64) bool { return w.end >= closeTime })
+}
+
+var timeWindowCases = []struct {
+	name                string
+	size, advance, grac time.Duration
+}{
+	{"tumbling", time.Minute, time.Minute, 10 * time.Second},
+	{"tumbling no grace", time.Minute, time.Minute, 0},
+	{"hopping", time.Minute, 20 * time.Second, 15 * time.Second},
 }
 
 func TestTimeWindowsMatchReference(t *testing.T) {
 	base := time.Now().Add(-time.Hour).Truncate(time.Hour).UnixMilli()
-	for _, tc := range []struct {
-		name                string
-		size, advance, grac time.Duration
-	}{
-		{"tumbling", time.Minute, time.Minute, 10 * time.Second},
-		{"tumbling no grace", time.Minute, time.Minute, 0},
-		{"hopping", time.Minute, 20 * time.Second, 15 * time.Second},
-	} {
+	for _, tc := range timeWindowCases {
 		for seed := range uint64(5) {
 			t.Run(fmt.Sprintf("%s/seed%d", tc.name, seed), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(seed, 7))
 				events := randomEvents(rng, base, 400, 1000, 8000)
-				size, adv, grace := tc.size.Milliseconds(), tc.advance.Milliseconds(), tc.grac.Milliseconds()
-				startsOf := func(ts int64) []int64 {
-					var out []int64
-					for s := ts - ts%adv; s > ts-size; s -= adv {
-						out = append(out, s)
-					}
-					return out
-				}
-				want, late := referenceFinal(events, grace,
-					func(ts, closeTime int64) bool {
-						for _, s := range startsOf(ts) {
-							if s+size > closeTime {
-								return true
-							}
-						}
-						return false
-					},
-					func(accepted []wevent, key string) []winKey {
-						var out []winKey
-						e := accepted[len(accepted)-1]
-						for _, s := range startsOf(e.ts) {
-							out = append(out, winKey{key, s, s + size - 1})
-						}
-						return out
-					},
-					func(w winKey, closeTime int64) bool { return w.end+1 > closeTime })
+				want, late := timeWindowsReference(events, tc.size.Milliseconds(), tc.advance.Milliseconds(), tc.grac.Milliseconds())
 				ws := serde.TimeWindowed(serde.String(), tc.size)
 				b := countTopology(func(g *kstream.KGroupedStream[string, string]) *kstream.KTable[kstream.Windowed[string], int64] {
 					return kstream.WindowedCount(kstream.WindowedBy(g, kstream.HoppingWindows(tc.size, tc.advance, tc.grac)),
@@ -213,36 +270,7 @@ func TestSlidingWindowsMatchReference(t *testing.T) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 11))
 			events := randomEvents(rng, base, 300, 1500, 6000)
-			want, late := referenceFinal(events, grace,
-				func(ts, closeTime int64) bool { return ts+diff >= closeTime },
-				func(accepted []wevent, key string) []winKey {
-					// Every window the accepted records of key define.
-					var ts []int64
-					for _, a := range accepted {
-						if a.key == key {
-							ts = append(ts, a.ts)
-						}
-					}
-					seen := map[winKey]bool{}
-					var out []winKey
-					add := func(w winKey) {
-						if !seen[w] {
-							seen[w] = true
-							out = append(out, w)
-						}
-					}
-					for _, t1 := range ts {
-						add(winKey{key, max(0, t1-diff), max(0, t1-diff) + diff})
-						for _, t2 := range ts {
-							if t2 > t1 && t2 <= t1+diff {
-								add(winKey{key, t1 + 1, t1 + 1 + diff})
-								break
-							}
-						}
-					}
-					return out
-				},
-				func(w winKey, closeTime int64) bool { return w.end >= closeTime })
+			want, late := slidingReference(events, diff, grace)
 			ws := serde.TimeWindowed(serde.String(), time.Duration(diff)*time.Millisecond)
 			b := countTopology(func(g *kstream.KGroupedStream[string, string]) *kstream.KTable[kstream.Windowed[string], int64] {
 				return kstream.WindowedCount(kstream.WindowedBySliding(g, kstream.SlidingWindowsOf(time.Duration(diff)*time.Millisecond, time.Duration(grace)*time.Millisecond)))
@@ -313,6 +341,187 @@ func TestSessionWindowsMatchReference(t *testing.T) {
 				t.Fatalf("dropped %d late records, reference %d (want some)", d.Dropped("late"), late)
 			}
 		})
+	}
+}
+
+// outCollector keeps what a task sends to topic "out".
+type outCollector struct{ keys, values [][]byte }
+
+func (c *outCollector) Send(topic string, _ int32, key, value []byte, _ []topology.Header, _ int64) error {
+	if topic == "out" {
+		c.keys, c.values = append(c.keys, key), append(c.values, value)
+	}
+	return nil
+}
+
+func (*outCollector) Partitions(string) (int32, bool) { return 1, true }
+
+// runtimeOutput runs events, then a record on key "flush" at closeAt, through
+// b's one sub-topology on a task whose stores are made as the runtime makes
+// them (statemgr: the windowed aggregation's store behind a write cache of
+// cacheBytes), committing (flushing every store) after about one record in
+// commitEvery, as the commit interval does, and at the end. It returns the
+// windows written to "out" (inclusiveEnd: as the serde reports their end),
+// in order, and how many records were dropped as late.
+func runtimeOutput(t *testing.T, b *kstream.Builder, ws serde.Serde[kstream.Windowed[string]], events []wevent, closeAt int64,
+	inclusiveEnd bool, cacheBytes int64, commitEvery int, rng *rand.Rand) (out []winCount, late int) {
+	t.Helper()
+	c, err := topology.Compile(build(t, b), "app")
+	if err != nil || len(c.Subtopologies) != 1 {
+		t.Fatalf("compile: %v, %d sub-topologies", err, len(c.Subtopologies))
+	}
+	st := c.Subtopologies[0]
+	m, err := statemgr.Open(statemgr.Config{Task: "0_0", Dir: t.TempDir(), Specs: st.StoreSpecs, CacheBytes: cacheBytes,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	col := &outCollector{}
+	tk, err := task.New(task.Config{ApplicationID: "app", Subtopology: st, Collector: col, Stores: m.Stores(),
+		OnDropped: func(reason string) {
+			if reason == "late" {
+				late++
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tk.Close() })
+	for i, e := range append(slices.Clip(events), wevent{"flush", closeAt}) {
+		if err := tk.Add(&kgo.Record{Topic: "events", Offset: int64(i), Key: []byte(e.key), Value: []byte("v"), Timestamp: time.UnixMilli(e.ts)}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			ok, err := tk.Process()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+		}
+		if rng.IntN(commitEvery) == 0 {
+			if err := tk.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tk.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range col.keys {
+		k, err := ws.Deserialize("out", col.keys[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := serde.Int64().Deserialize("out", col.values[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.Key == "flush" {
+			continue
+		}
+		end := k.End
+		if !inclusiveEnd {
+			end--
+		}
+		out = append(out, winCount{winKey{k.Key, k.Start, end}, v})
+	}
+	return out, late
+}
+
+type winCount struct {
+	w winKey
+	n int64
+}
+
+// TestCachedWindowsMatchReference runs the property tests' streams through
+// the runtime's store stack, where the windowed aggregation's store is
+// cached: with emit-final the output is the reference's, each window once;
+// without, the latest update of each window is its reference count, and
+// with room in the cache fewer updates come out than without it. A cache
+// of a few windows evicts at nearly every record; none (a task without a
+// cache budget) forwards every update at once.
+func TestCachedWindowsMatchReference(t *testing.T) {
+	base := time.Now().Add(-time.Hour).Truncate(time.Hour).UnixMilli()
+	type agg = func(g *kstream.KGroupedStream[string, string]) *kstream.KTable[kstream.Windowed[string], int64]
+	type tcase struct {
+		name         string
+		events       []wevent
+		ws           serde.Serde[kstream.Windowed[string]]
+		agg          agg
+		inclusiveEnd bool
+		want         map[winKey]int64
+		late         int
+	}
+	var cases []tcase
+	for _, tc := range timeWindowCases {
+		for seed := range uint64(2) {
+			events := randomEvents(rand.New(rand.NewPCG(seed, 7)), base, 400, 1000, 8000)
+			want, late := timeWindowsReference(events, tc.size.Milliseconds(), tc.advance.Milliseconds(), tc.grac.Milliseconds())
+			cases = append(cases, tcase{fmt.Sprintf("%s/seed%d", tc.name, seed), events, serde.TimeWindowed(serde.String(), tc.size),
+				func(g *kstream.KGroupedStream[string, string]) *kstream.KTable[kstream.Windowed[string], int64] {
+					return kstream.WindowedCount(kstream.WindowedBy(g, kstream.HoppingWindows(tc.size, tc.advance, tc.grac)),
+						kstream.MaterializedAs[string, int64]("counts"))
+				}, false, want, late})
+		}
+	}
+	const diff, grace = 10 * time.Second, 5 * time.Second
+	for seed := range uint64(2) {
+		events := randomEvents(rand.New(rand.NewPCG(seed, 11)), base, 300, 1500, 6000)
+		want, late := slidingReference(events, diff.Milliseconds(), grace.Milliseconds())
+		cases = append(cases, tcase{fmt.Sprintf("sliding/seed%d", seed), events, serde.TimeWindowed(serde.String(), diff),
+			func(g *kstream.KGroupedStream[string, string]) *kstream.KTable[kstream.Windowed[string], int64] {
+				return kstream.WindowedCount(kstream.WindowedBySliding(g, kstream.SlidingWindowsOf(diff, grace)))
+			}, true, want, late})
+	}
+	for _, tc := range cases {
+		for _, cache := range []struct {
+			name        string
+			bytes       int64
+			commitEvery int
+		}{{"none", 0, 1}, {"few windows", 400, 5}, {"roomy", 1 << 20, 50}} {
+			closeAt := base + 48*3600*1000
+			t.Run(tc.name+"/"+cache.name+"/emit final", func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(1, 2))
+				out, late := runtimeOutput(t, windowCountTopology(tc.agg, tc.ws, true), tc.ws, tc.events, closeAt, tc.inclusiveEnd, cache.bytes, cache.commitEvery, rng)
+				got := map[winKey]int64{}
+				for _, o := range out {
+					if _, dup := got[o.w]; dup {
+						t.Fatalf("window %+v emitted twice", o.w)
+					}
+					got[o.w] = o.n
+				}
+				compareFinal(t, got, tc.want)
+				if late != tc.late {
+					t.Fatalf("dropped %d late records, reference %d", late, tc.late)
+				}
+			})
+			t.Run(tc.name+"/"+cache.name+"/every update", func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(1, 2))
+				out, late := runtimeOutput(t, windowCountTopology(tc.agg, tc.ws, false), tc.ws, tc.events, closeAt, tc.inclusiveEnd, cache.bytes, cache.commitEvery, rng)
+				latest := map[winKey]int64{}
+				for _, o := range out {
+					latest[o.w] = o.n
+				}
+				compareFinal(t, latest, tc.want)
+				if late != tc.late {
+					t.Fatalf("dropped %d late records, reference %d", late, tc.late)
+				}
+				if cache.bytes == 0 {
+					return
+				}
+				uncached, _ := runtimeOutput(t, windowCountTopology(tc.agg, tc.ws, false), tc.ws, tc.events, closeAt, tc.inclusiveEnd, 0, 1, rng)
+				if cache.bytes > 1000 && len(out) >= len(uncached) {
+					t.Fatalf("%d updates came out, %d without the cache: it collapsed none", len(out), len(uncached))
+				}
+			})
+		}
 	}
 }
 

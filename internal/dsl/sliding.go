@@ -21,33 +21,30 @@ import (
 // can hold (ts + d < observed - grace) is dropped as late. A record before
 // d after the epoch gets the left window [0, d], as Kafka Streams' early
 // records do.
+//
+// The aggregates' store may be cached, as a time window's (windowEmitter);
+// the record buffer, a store of duplicates, never is.
 type slidingAggregate[K, V, VA any] struct {
-	name, records string
-	topic, rtopic string
-	ks            serde.Serde[K]
-	vs            serde.Serde[VA]
-	vsIn          serde.Serde[V]
-	diff, grace   int64
-	step          func(key K, value V, old VA, hasOld bool) VA
-	ctx           topology.Context
-	store, buf    state.WindowStore
-	observed      int64
-	boxes         Slab[Change]
+	windowEmitter[K, VA] // the aggregates' store
+	records, rtopic      string
+	vsIn                 serde.Serde[V]
+	diff, grace          int64
+	step                 func(key K, value V, old VA, hasOld bool) VA
+	buf                  state.WindowStore
+	observed             int64
 }
 
 func (p *slidingAggregate[K, V, VA]) Init(ctx topology.Context) error {
-	p.ctx = ctx
-	p.topic = topology.InternalTopicName(ctx.ApplicationID(), topology.ChangelogTopic(p.name))
-	p.rtopic = topology.InternalTopicName(ctx.ApplicationID(), topology.ChangelogTopic(p.records))
-	var err error
-	if p.store, err = windowStoreOf(ctx, p.name); err != nil {
+	if err := p.init(ctx); err != nil {
 		return err
 	}
+	p.rtopic = topology.InternalTopicName(ctx.ApplicationID(), topology.ChangelogTopic(p.records))
+	var err error
 	p.buf, err = windowStoreOf(ctx, p.records)
 	return err
 }
 
-func (p *slidingAggregate[K, V, VA]) Close() error { return nil }
+func (p *slidingAggregate[K, V, VA]) Close() error { p.close(); return nil }
 
 type timedValue[V any] struct {
 	ts int64
@@ -161,11 +158,9 @@ func (p *slidingAggregate[K, V, VA]) Process(r topology.Record) error {
 		if ab == nil {
 			ab = []byte{}
 		}
-		if err := p.store.Put(kb, ab, s); err != nil {
-			return fmt.Errorf("store %s: put: %w", p.name, err)
+		if err := p.put(r, key, kb, s, agg, ab, oldBox); err != nil {
+			return err
 		}
-		p.ctx.Forward(topology.Record{Key: serde.Windowed[K]{Key: key, Start: s, End: e},
-			Value: p.boxes.New(Change{New: agg, Old: oldBox}), Timestamp: ts, Headers: r.Headers})
 	}
 	return nil
 }

@@ -11,9 +11,14 @@ import (
 
 // Windowed aggregations (Kafka Streams' TimeWindowedKStream and
 // SessionWindowedKStream) keep their aggregates in window or session
-// stores and produce a table keyed by serde.Windowed[K]. Every update is
-// forwarded as it happens (window stores have no write cache here);
-// Suppress(UntilWindowCloses) turns that into one final result per window.
+// stores and produce a table keyed by serde.Windowed[K]. A time or sliding
+// window store is cached unless Materialized.CachingDisabled (or the task
+// has no cache budget): the updates of a window between two commits then
+// collapse into one, forwarded when the cache writes the window through, as
+// Kafka Streams' CachingWindowStore does; without the cache every update
+// is forwarded as it happens. Session stores have no write cache.
+// Suppress(UntilWindowCloses) turns either into one final result per
+// window.
 //
 // Stream time for grace is the aggregation's own observed time, the
 // highest record timestamp it has seen, as in Kafka Streams. A record
@@ -122,8 +127,8 @@ func windowAggregateStep[K, V, VA any](w *TimeWindowedStream[K, V], op string, m
 		records := store + "-records"
 		d := *w.sliding
 		sup = func() topology.Processor {
-			return &slidingAggregate[K, V, VA]{name: store, records: records, ks: ks, vs: vs, vsIn: firstSerde(w.g.valueSerde),
-				diff: d.TimeDifference.Milliseconds(), grace: grace, step: step, observed: -1}
+			return &slidingAggregate[K, V, VA]{windowEmitter: windowEmitter[K, VA]{name: store, ks: ks, vs: vs, size: size},
+				records: records, vsIn: firstSerde(w.g.valueSerde), diff: d.TimeDifference.Milliseconds(), grace: grace, step: step, observed: -1}
 		}
 		w.g.build(funcName, store, sup)
 		addWindowStore(b, store, m, funcName, ks, vs, topology.WindowStore, retention, size, false)
@@ -132,7 +137,8 @@ func windowAggregateStep[K, V, VA any](w *TimeWindowedStream[K, V], op string, m
 	} else {
 		tw := w.windows
 		sup = func() topology.Processor {
-			return &timeWindowAggregate[K, V, VA]{name: store, ks: ks, vs: vs, windows: tw, step: step, observed: -1}
+			return &timeWindowAggregate[K, V, VA]{windowEmitter: windowEmitter[K, VA]{name: store, ks: ks, vs: vs, size: size},
+				windows: tw, step: step, observed: -1}
 		}
 		w.g.build(funcName, store, sup)
 		addWindowStore(b, store, m, funcName, ks, vs, topology.WindowStore, retention, size, false)
@@ -144,6 +150,8 @@ func windowAggregateStep[K, V, VA any](w *TimeWindowedStream[K, V], op string, m
 }
 
 // addWindowStore declares a window or session store written with ks and vs.
+// A window store of aggregates (not one of duplicates) caches unless m
+// says not to.
 func addWindowStore[K, V any](b *Builder, name string, m Materialized[K, V], processor string, ks serde.Serde[K], vs serde.Serde[V],
 	kind topology.StoreKind, retention, size int64, dups bool) {
 	b.Fail(b.topo.AddStore(topology.StoreSpec{
@@ -151,6 +159,7 @@ func addWindowStore[K, V any](b *Builder, name string, m Materialized[K, V], pro
 		InMemory:         m.InMemory,
 		Logging:          !m.LoggingDisabled,
 		LogConfig:        m.LogConfig,
+		Caching:          kind == topology.WindowStore && !dups && !m.CachingDisabled,
 		Codec:            storeCodec(ks, vs, m.KeyParser),
 		Kind:             kind,
 		Retention:        retention,
@@ -169,29 +178,110 @@ func windowStoreOf(ctx topology.Context, name string) (state.WindowStore, error)
 	return s, nil
 }
 
+// firstStart is the start of the oldest window holding ts; the others
+// follow every advance() up to ts. starts lists them all.
+func (w TimeWindows) firstStart(ts int64) int64 {
+	size, adv := w.Size.Milliseconds(), w.advance()
+	return max(0, ts-size+adv) / adv * adv
+}
+
+// windowEmitter writes a windowed aggregation's windows and forwards
+// their updates: at once, or, when the store is a state.WindowCache, when
+// the cache writes the window through (its flush listener), as tableStore
+// does for key-value stores. size is the window size (the time difference
+// of sliding windows), so a window's End is Start + size.
+type windowEmitter[K, VA any] struct {
+	name  string
+	topic string // the changelog topic name, which store serdes are given
+	ks    serde.Serde[K]
+	vs    serde.Serde[VA]
+	size  int64
+	ctx   topology.Context
+	store state.WindowStore
+	cache state.WindowCache
+	boxes Slab[Change]
+}
+
+func (e *windowEmitter[K, VA]) init(ctx topology.Context) error {
+	e.ctx = ctx
+	e.topic = topology.InternalTopicName(ctx.ApplicationID(), topology.ChangelogTopic(e.name))
+	var err error
+	if e.store, err = windowStoreOf(ctx, e.name); err != nil {
+		return err
+	}
+	if c, ok := e.store.(state.WindowCache); ok {
+		e.cache = c
+		c.SetFlushListener(e.flushed)
+	}
+	return nil
+}
+
+func (e *windowEmitter[K, VA]) close() {
+	if e.cache != nil {
+		e.cache.SetFlushListener(nil)
+	}
+}
+
+// put stores agg (serialized as vb) in key's window at start and, unless
+// the store caches, forwards Change{agg, old} with r's timestamp and
+// headers; old is nil or the boxed previous aggregate.
+func (e *windowEmitter[K, VA]) put(r topology.Record, key K, kb []byte, start int64, agg VA, vb []byte, old any) error {
+	if e.cache != nil {
+		if err := e.cache.PutAt(kb, vb, start, r.Timestamp); err != nil {
+			return fmt.Errorf("store %s: put: %w", e.name, err)
+		}
+		return nil
+	}
+	if err := e.store.Put(kb, vb, start); err != nil {
+		return fmt.Errorf("store %s: put: %w", e.name, err)
+	}
+	e.ctx.Forward(topology.Record{Key: serde.Windowed[K]{Key: key, Start: start, End: start + e.size},
+		Value: e.boxes.New(Change{New: agg, Old: old}), Timestamp: r.Timestamp, Headers: r.Headers})
+	return nil
+}
+
+// flushed is the cache's flush listener: it forwards the window the cache
+// wrote through, with the timestamp of the record that last updated it.
+func (e *windowEmitter[K, VA]) flushed(wk, newB, oldB []byte, ts int64) error {
+	kb, start, _, err := state.ParseWindowKey(wk)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", e.name, err)
+	}
+	k, err := e.ks.Deserialize(e.topic, kb)
+	if err != nil {
+		return fmt.Errorf("store %s: deserialize key: %w", e.name, err)
+	}
+	var ch Change
+	if newB != nil {
+		v, err := e.vs.Deserialize(e.topic, newB)
+		if err != nil {
+			return fmt.Errorf("store %s: deserialize value: %w", e.name, err)
+		}
+		ch.New = v
+	}
+	if oldB != nil {
+		v, err := e.vs.Deserialize(e.topic, oldB)
+		if err != nil {
+			return fmt.Errorf("store %s: deserialize old value: %w", e.name, err)
+		}
+		ch.Old = v
+	}
+	e.ctx.Forward(topology.Record{Key: serde.Windowed[K]{Key: k, Start: start, End: start + e.size},
+		Value: e.boxes.New(ch), Timestamp: ts})
+	return nil
+}
+
 // timeWindowAggregate is Kafka Streams' KStreamWindowAggregate.
 type timeWindowAggregate[K, V, VA any] struct {
-	name     string
-	topic    string
-	ks       serde.Serde[K]
-	vs       serde.Serde[VA]
+	windowEmitter[K, VA]
 	windows  TimeWindows
 	step     func(key K, value V, old VA, hasOld bool) VA
-	ctx      topology.Context
-	store    state.WindowStore
 	observed int64
-	boxes    Slab[Change]
 }
 
-func (p *timeWindowAggregate[K, V, VA]) Init(ctx topology.Context) error {
-	p.ctx = ctx
-	p.topic = topology.InternalTopicName(ctx.ApplicationID(), topology.ChangelogTopic(p.name))
-	var err error
-	p.store, err = windowStoreOf(ctx, p.name)
-	return err
-}
+func (p *timeWindowAggregate[K, V, VA]) Init(ctx topology.Context) error { return p.init(ctx) }
 
-func (p *timeWindowAggregate[K, V, VA]) Close() error { return nil }
+func (p *timeWindowAggregate[K, V, VA]) Close() error { p.close(); return nil }
 
 func (p *timeWindowAggregate[K, V, VA]) Process(r topology.Record) error {
 	if r.Key == nil || r.Value == nil {
@@ -204,11 +294,12 @@ func (p *timeWindowAggregate[K, V, VA]) Process(r topology.Record) error {
 	}
 	p.observed = max(p.observed, r.Timestamp)
 	closeTime := p.observed - p.windows.Grace.Milliseconds()
-	size := p.windows.Size.Milliseconds()
 	updated := false
-	for _, start := range p.windows.starts(r.Timestamp) {
-		end := start + size
-		if end <= closeTime {
+	// The windows holding the record, oldest first, as TimeWindows.starts
+	// lists them, without a slice per record.
+	ts, adv := r.Timestamp, p.windows.advance()
+	for start := p.windows.firstStart(ts); start <= ts; start += adv {
+		if start+p.size <= closeTime {
 			continue
 		}
 		updated = true
@@ -232,11 +323,9 @@ func (p *timeWindowAggregate[K, V, VA]) Process(r topology.Record) error {
 		if vb == nil {
 			vb = []byte{}
 		}
-		if err := p.store.Put(kb, vb, start); err != nil {
-			return fmt.Errorf("store %s: put: %w", p.name, err)
+		if err := p.put(r, key, kb, start, agg, vb, oldBox); err != nil {
+			return err
 		}
-		p.ctx.Forward(topology.Record{Key: serde.Windowed[K]{Key: key, Start: start, End: end},
-			Value: p.boxes.New(Change{New: agg, Old: oldBox}), Timestamp: r.Timestamp, Headers: r.Headers})
 	}
 	if !updated {
 		topology.RecordDropped(p.ctx, "late")

@@ -148,7 +148,7 @@ func Open(cfg Config) (*Manager, error) {
 	}
 	for _, spec := range cfg.Specs {
 		if spec.Kind != topology.KeyValueStore {
-			if err := m.openSegmented(spec, cp); err != nil {
+			if err := m.openSegmented(spec, cp, cached); err != nil {
 				return nil, err
 			}
 			continue
@@ -186,10 +186,14 @@ func Open(cfg Config) (*Manager, error) {
 	return m, nil
 }
 
-// openSegmented opens a window or session store: segmented by time,
-// logged like a key-value store, never cached (windowed aggregations
-// forward every update; Suppress collapses them).
-func (m *Manager) openSegmented(spec topology.StoreSpec, cp map[state.TopicPartition]int64) error {
+// openSegmented opens a window or session store: segmented by time and
+// logged like a key-value store. A window store that caches gets a write
+// cache over the logging layer (state.NewCachedWindow) with its share of
+// the task's budget, cached being how many of the task's stores cache
+// (over a store of duplicates it writes straight through); with no budget
+// it has none, and its aggregation forwards every update at once. Session
+// stores are never cached.
+func (m *Manager) openSegmented(spec topology.StoreSpec, cp map[state.TopicPartition]int64, cached int) error {
 	opts := state.SegmentedOptions{Retention: spec.Retention, SegmentInterval: spec.SegmentInterval, RetainDuplicates: spec.RetainDuplicates}
 	var (
 		win  state.WindowStore
@@ -228,6 +232,9 @@ func (m *Manager) openSegmented(spec topology.StoreSpec, cp map[state.TopicParti
 		}
 	}
 	if win != nil {
+		if spec.Caching && m.cfg.CacheBytes > 0 {
+			win = state.NewCachedWindow(win, m.cfg.CacheBytes/int64(cached))
+		}
 		m.top[spec.Name] = win
 	} else {
 		m.top[spec.Name] = sess
