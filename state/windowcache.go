@@ -50,6 +50,7 @@ type windowEntry struct {
 	gen        uint64
 	prev, next *windowEntry
 	linked     bool // in the LRU list; false while being written through
+	inMap      bool // in entries; false once written through or dropped
 }
 
 func (e *windowEntry) key() []byte {
@@ -93,6 +94,9 @@ type cachedWindow struct {
 	// writes, so a remembered value read before one is not trusted.
 	lastMiss atomic.Pointer[innerRead]
 	writes   atomic.Uint64
+	// lastHit is the entry the last Fetch found, which PutAt then need not
+	// look up again: in a big cache, the map lookup is a cache miss.
+	lastHit atomic.Pointer[windowEntry]
 }
 
 // innerRead is a value read from inner, and writes as it was before.
@@ -206,7 +210,11 @@ func (c *cachedWindow) PutAt(key, value []byte, start, ts int64) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	e, ok := c.entries[string(wk)]
+	e := c.lastHit.Load()
+	ok := e != nil && e.inMap && bytes.Equal(e.wkey, wk)
+	if !ok {
+		e, ok = c.entries[string(wk)]
+	}
 	if ok {
 		c.size -= e.size
 		if e.linked {
@@ -214,7 +222,7 @@ func (c *cachedWindow) PutAt(key, value []byte, start, ts int64) error {
 		}
 	} else {
 		k := bytes.Clone(wk)
-		e = &windowEntry{wkey: k}
+		e = &windowEntry{wkey: k, inMap: true}
 		if m := c.lastMiss.Load(); m != nil && m.writes == c.writes.Load() && bytes.Equal(m.wkey, wk) {
 			e.old, e.oldKnown = m.value, true
 		}
@@ -251,6 +259,7 @@ func (c *cachedWindow) Fetch(key []byte, start int64) ([]byte, error) {
 	if e, ok := c.entries[string(wk)]; ok {
 		v := cloneValue(e.value)
 		c.mu.RUnlock()
+		c.lastHit.Store(e)
 		return v, nil
 	}
 	c.mu.RUnlock()
@@ -310,6 +319,7 @@ func (c *cachedWindow) writeOldest(untilFits bool) error {
 			c.pushFront(e)
 		default:
 			delete(c.entries, string(e.wkey))
+			e.inMap = false
 			c.size -= e.size
 		}
 		c.mu.Unlock()
