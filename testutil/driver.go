@@ -80,6 +80,11 @@ const maxFlushRounds = 1000
 // forward reaches the output before the pipe returns. Read stores with
 // KeyValueStore and StoreView.
 //
+// Global stores (kstream.GlobalTable) are whole in the driver as in every
+// instance: records piped into a global store's topic, or written to it by
+// a sink, update the store at once, and every later record of every task
+// sees the update. KeyValueStore and StoreView read them too.
+//
 // The wall clock is a mock that moves only through AdvanceWallClockTime.
 //
 // A Driver is used from the test's goroutine only; it is not safe for
@@ -149,6 +154,11 @@ func NewDriver(t testing.TB, topo *topology.Topology, opts ...DriverOption) *Dri
 		windowed:   map[string]any{},
 		dropped:    map[string]int64{},
 	}
+	globals, err := d.openGlobalStores()
+	if err != nil {
+		_ = d.Close()
+		t.Fatalf("testutil: global stores: %v", err)
+	}
 	for _, st := range compiled.Subtopologies {
 		var tk *task.Task
 		streamTime := func() int64 {
@@ -169,7 +179,7 @@ func NewDriver(t testing.TB, topo *topology.Topology, opts ...DriverOption) *Dri
 			Collector:              collector{d},
 			Clock:                  d.WallClock,
 			OnDeserializationError: cfg.onDeser,
-			Stores:                 stores,
+			Stores:                 withGlobals(stores, globals),
 			OnDropped:              func(reason string) { d.dropped[reason]++ },
 		})
 		if err != nil {
@@ -180,6 +190,10 @@ func NewDriver(t testing.TB, topo *topology.Topology, opts ...DriverOption) *Dri
 		for _, topic := range st.SourceTopics {
 			d.taskOf[topic] = tk
 		}
+	}
+	if err := d.startGlobalTasks(cfg); err != nil {
+		_ = d.Close()
+		t.Fatalf("testutil: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := d.Close(); err != nil {

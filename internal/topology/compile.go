@@ -2,8 +2,10 @@ package topology
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // Subtopology is one connected part of the graph: the unit that, times a
@@ -26,7 +28,10 @@ type Compiled struct {
 	ApplicationID  string
 	Subtopologies  []*Subtopology
 	InternalTopics []InternalTopic // resolved names
-	topicSub       map[string]*Subtopology
+	// GlobalStores are read whole by every instance; their nodes are in no
+	// sub-topology and their topics in no task.
+	GlobalStores []*GlobalStore
+	topicSub     map[string]*Subtopology
 }
 
 // InternalTopicName is the real name of an internal topic.
@@ -99,7 +104,9 @@ func Compile(t *Topology, appID string) (*Compiled, error) {
 				cp.Sink = &sink
 			}
 			for _, s := range n.Stores {
-				stores[s] = true
+				if !t.IsGlobalStore(s) { // not the task's: the global thread's
+					stores[s] = true
+				}
 			}
 			st.Nodes = append(st.Nodes, &cp)
 		}
@@ -131,6 +138,7 @@ func Compile(t *Topology, appID string) (*Compiled, error) {
 		}
 		c.Subtopologies = append(c.Subtopologies, st)
 	}
+	t.compileGlobals(c, resolve)
 	return c, nil
 }
 
@@ -169,18 +177,37 @@ func (c *Compiled) IsInternal(topic string) bool {
 }
 
 // ResolvePartitions fills in the partition count of internal topics declared
-// with 0: the largest partition count among the source topics of the
-// sub-topologies that write to it, repeated until nothing changes so chains
-// of repartitions resolve. partitionsOf reports existing topics' counts.
+// with 0, as Kafka Streams' partition assignor does before it creates them:
+//
+//   - A changelog gets the count of the sub-topology that owns its store:
+//     the largest among that sub-topology's source topics.
+//   - A repartition topic read by a sub-topology together with topics whose
+//     count is fixed (external topics, internal topics declared with a
+//     count) gets the largest of those fixed counts, so that the join or
+//     merge it feeds is co-partitioned, as Kafka Streams'
+//     CopartitionedTopicsEnforcer. The count of the repartition topic's
+//     writers does not matter: a stream keyed anew and joined with a
+//     4-partition table goes through a 4-partition topic.
+//   - Repartition topics read by a sub-topology that has no fixed topic
+//     share the largest of their own counts, and each such count is the
+//     largest among the source topics of the sub-topologies that write the
+//     topic.
+//
+// Counts are worked out again until none changes, so chains of
+// repartitions resolve; a count only ever grows, so this ends.
+// partitionsOf reports existing topics' counts.
 func (c *Compiled) ResolvePartitions(partitionsOf func(topic string) (int32, bool)) error {
-	known := map[string]int32{}
+	auto := map[string]bool{} // repartition topics whose count is resolved here
+	current := map[string]int32{}
 	for _, it := range c.InternalTopics {
 		if it.Partitions > 0 {
-			known[it.Name] = it.Partitions
+			current[it.Name] = it.Partitions
+		} else if it.Store == "" {
+			auto[it.Name] = true
 		}
 	}
-	lookup := func(topic string) (int32, bool) {
-		if n, ok := known[topic]; ok {
+	count := func(topic string) (int32, bool) {
+		if n, ok := current[topic]; ok {
 			return n, true
 		}
 		if c.IsInternal(topic) {
@@ -188,43 +215,62 @@ func (c *Compiled) ResolvePartitions(partitionsOf func(topic string) (int32, boo
 		}
 		return partitionsOf(topic)
 	}
+	maxOf := func(topics []string, keep func(string) bool) int32 {
+		var max int32
+		for _, topic := range topics {
+			if !keep(topic) {
+				continue
+			}
+			if n, ok := count(topic); ok && n > max {
+				max = n
+			}
+		}
+		return max
+	}
+	all := func(string) bool { return true }
+	// written is the count a repartition topic's writers give it.
+	written := func(topic string) int32 {
+		var max int32
+		for _, st := range c.Subtopologies {
+			if slices.Contains(st.SinkTopics, topic) {
+				max = maxInt32(max, maxOf(st.SourceTopics, all))
+			}
+		}
+		return max
+	}
+	want := func(it InternalTopic) int32 {
+		if it.Store != "" {
+			for _, st := range c.Subtopologies {
+				if _, owns := st.Changelogs[it.Store]; owns {
+					return maxOf(st.SourceTopics, all)
+				}
+			}
+			return 0
+		}
+		reader, ok := c.topicSub[it.Name]
+		if !ok {
+			return written(it.Name)
+		}
+		fixed := func(topic string) bool { return !auto[topic] }
+		if slices.ContainsFunc(reader.SourceTopics, fixed) {
+			return maxOf(reader.SourceTopics, fixed)
+		}
+		var max int32
+		for _, topic := range reader.SourceTopics {
+			max = maxInt32(max, written(topic))
+		}
+		return max
+	}
 	for changed := true; changed; {
 		changed = false
 		for i := range c.InternalTopics {
 			it := &c.InternalTopics[i]
-			if it.Partitions > 0 {
-				continue
+			if it.Store == "" && !auto[it.Name] {
+				continue // declared with a count
 			}
-			var max int32
-			for _, st := range c.Subtopologies {
-				if it.Store != "" {
-					if _, owns := st.Changelogs[it.Store]; owns {
-						for _, src := range st.SourceTopics {
-							if n, ok := lookup(src); ok && n > max {
-								max = n
-							}
-						}
-					}
-					continue
-				}
-				writes := false
-				for _, s := range st.SinkTopics {
-					if s == it.Name {
-						writes = true
-					}
-				}
-				if !writes {
-					continue
-				}
-				for _, src := range st.SourceTopics {
-					if n, ok := lookup(src); ok && n > max {
-						max = n
-					}
-				}
-			}
-			if max > 0 {
-				it.Partitions = max
-				known[it.Name] = max
+			if n := want(*it); n > it.Partitions {
+				it.Partitions = n
+				current[it.Name] = n
 				changed = true
 			}
 		}
@@ -237,8 +283,18 @@ func (c *Compiled) ResolvePartitions(partitionsOf func(topic string) (int32, boo
 	return nil
 }
 
+func maxInt32(a, b int32) int32 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
 // CheckCopartitioning verifies that every sub-topology's source topics have
-// equal partition counts, and returns the count per sub-topology.
+// equal partition counts, and returns the count per sub-topology. A task
+// reads one partition number of every source topic of its sub-topology, so
+// with unequal counts a join would look for a key's row in a task that
+// does not hold it. The error names each topic with its count.
 func (c *Compiled) CheckCopartitioning(partitionsOf func(topic string) (int32, bool)) (map[int]int32, error) {
 	out := map[int]int32{}
 	internal := map[string]int32{}
@@ -246,10 +302,9 @@ func (c *Compiled) CheckCopartitioning(partitionsOf func(topic string) (int32, b
 		internal[it.Name] = it.Partitions
 	}
 	for _, st := range c.Subtopologies {
-		counts := map[string]int32{}
-		var first int32 = -1
+		counts := make([]int32, len(st.SourceTopics))
 		mismatch := false
-		for _, topic := range st.SourceTopics {
+		for i, topic := range st.SourceTopics {
 			n, ok := internal[topic]
 			if !ok {
 				n, ok = partitionsOf(topic)
@@ -257,17 +312,25 @@ func (c *Compiled) CheckCopartitioning(partitionsOf func(topic string) (int32, b
 			if !ok {
 				return nil, fmt.Errorf("source topic %q of sub-topology %d does not exist", topic, st.ID)
 			}
-			counts[topic] = n
-			if first == -1 {
-				first = n
-			} else if n != first {
-				mismatch = true
-			}
+			counts[i] = n
+			mismatch = mismatch || n != counts[0]
 		}
 		if mismatch {
-			return nil, fmt.Errorf("sub-topology %d: source topics are not co-partitioned (partition counts %v); they must have equal partition counts, or repartition one of them", st.ID, counts)
+			var desc strings.Builder
+			for i, topic := range st.SourceTopics { // sorted
+				if i > 0 {
+					desc.WriteString(", ")
+				}
+				fmt.Fprintf(&desc, "%s has %d", topic, counts[i])
+				if i == 0 {
+					desc.WriteString(" partitions")
+				}
+			}
+			return nil, fmt.Errorf("sub-topology %d: source topics are not co-partitioned: %s; they must have equal partition counts, or repartition one of them", st.ID, desc.String())
 		}
-		out[st.ID] = first
+		if len(counts) > 0 {
+			out[st.ID] = counts[0]
+		}
 	}
 	return out, nil
 }

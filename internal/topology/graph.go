@@ -16,8 +16,20 @@ type Graph struct {
 	// included, in order of first use (sub-topology by sub-topology, node
 	// by node).
 	Topics []GraphTopic `json:"topics"`
-	// Stores are the declared state stores in declaration order.
+	// Stores are the declared state stores in declaration order, then the
+	// global stores.
 	Stores []GraphStore `json:"stores"`
+	// GlobalStores are the global stores, each with its source and the
+	// processor that writes it; they make no tasks.
+	GlobalStores []GraphGlobalStore `json:"globalStores,omitempty"`
+}
+
+// GraphGlobalStore is a global store and its two nodes, numbered after the
+// sub-topologies as Describe numbers it.
+type GraphGlobalStore struct {
+	ID    int         `json:"id"`
+	Store string      `json:"store"`
+	Nodes []GraphNode `json:"nodes"`
 }
 
 // GraphSubtopology is one sub-topology and its nodes, in Describe's order.
@@ -35,7 +47,8 @@ type GraphNode struct {
 	// its topic per record has none and TopicExtractor set.
 	Topics         []string `json:"topics,omitempty"`
 	TopicExtractor bool     `json:"topicExtractor,omitempty"`
-	// Stores are the stores a processor uses.
+	// Stores are the stores a processor uses, global stores it reads
+	// included (Describe leaves those out, as Kafka Streams does).
 	Stores []string `json:"stores,omitempty"`
 	// Successors and Predecessors are node names, sorted as Describe
 	// prints them.
@@ -57,9 +70,12 @@ type GraphStore struct {
 	// Kind is "keyvalue", "window" or "session".
 	Kind string `json:"kind"`
 	// Subtopology is the sub-topology whose processors use the store, -1
-	// for a store no processor uses.
+	// for a store no processor uses and for global stores.
 	Subtopology int  `json:"subtopology"`
 	InMemory    bool `json:"inMemory,omitempty"`
+	// Global is set on a global store: every instance holds all of it,
+	// read from its topic, which is also its changelog.
+	Global bool `json:"global,omitempty"`
 	// Changelog is the store's changelog topic without the application
 	// id; empty when logging is off.
 	Changelog string `json:"changelog,omitempty"`
@@ -88,41 +104,28 @@ func (t *Topology) Graph() Graph {
 		}
 	}
 	storeSub := map[string]int{}
-	for i, group := range t.groups() {
+	groups := t.groups()
+	for i, group := range groups {
 		st := GraphSubtopology{ID: i, Nodes: []GraphNode{}}
 		for _, n := range describeOrder(t, group) {
-			gn := GraphNode{
-				Name:         n.Name,
-				Kind:         n.Kind.String(),
-				Stores:       append([]string(nil), n.Stores...),
-				Successors:   sortedCopy(n.Children),
-				Predecessors: sortedCopy(n.Parents),
-			}
-			switch n.Kind {
-			case KindSource:
-				gn.Topics = append([]string(nil), n.Source.Topics...)
-			case KindSink:
-				if n.Sink.Topic != "" {
-					gn.Topics = []string{n.Sink.Topic}
-				} else {
-					gn.TopicExtractor = true
-				}
-			}
-			if gn.Successors == nil {
-				gn.Successors = []string{}
-			}
-			if gn.Predecessors == nil {
-				gn.Predecessors = []string{}
-			}
+			gn := graphNode(n)
 			for _, topic := range gn.Topics {
 				addTopic(topic)
 			}
-			for _, s := range n.Stores {
+			for _, s := range t.localStores(n.Stores) {
 				storeSub[s] = i
 			}
 			st.Nodes = append(st.Nodes, gn)
 		}
 		g.Subtopologies = append(g.Subtopologies, st)
+	}
+	for i, name := range t.globalOrder {
+		gs := t.globals[name]
+		src, proc := graphNode(t.nodes[gs.source]), graphNode(t.nodes[gs.processor])
+		for _, topic := range src.Topics {
+			addTopic(topic)
+		}
+		g.GlobalStores = append(g.GlobalStores, GraphGlobalStore{ID: len(groups) + i, Store: name, Nodes: []GraphNode{src, proc}})
 	}
 	for _, spec := range t.Stores() {
 		gs := GraphStore{Name: spec.Name, Kind: spec.Kind.String(), Subtopology: -1, InMemory: spec.InMemory}
@@ -134,7 +137,51 @@ func (t *Topology) Graph() Graph {
 		}
 		g.Stores = append(g.Stores, gs)
 	}
+	for _, name := range t.globalOrder {
+		spec := t.globals[name].spec
+		g.Stores = append(g.Stores, GraphStore{Name: name, Kind: spec.Kind.String(), Subtopology: -1, InMemory: spec.InMemory, Global: true})
+	}
 	return g
+}
+
+func graphNode(n *Node) GraphNode {
+	gn := GraphNode{
+		Name:         n.Name,
+		Kind:         n.Kind.String(),
+		Stores:       append([]string(nil), n.Stores...),
+		Successors:   sortedCopy(n.Children),
+		Predecessors: sortedCopy(n.Parents),
+	}
+	switch n.Kind {
+	case KindSource:
+		gn.Topics = append([]string(nil), n.Source.Topics...)
+	case KindSink:
+		if n.Sink.Topic != "" {
+			gn.Topics = []string{n.Sink.Topic}
+		} else {
+			gn.TopicExtractor = true
+		}
+	}
+	if gn.Successors == nil {
+		gn.Successors = []string{}
+	}
+	if gn.Predecessors == nil {
+		gn.Predecessors = []string{}
+	}
+	return gn
+}
+
+// nodeGroups is every group of nodes the pictures draw in a box of its
+// own: the sub-topologies, then the global stores.
+func (g Graph) nodeGroups() [][]GraphNode {
+	out := make([][]GraphNode, 0, len(g.Subtopologies)+len(g.GlobalStores))
+	for _, st := range g.Subtopologies {
+		out = append(out, st.Nodes)
+	}
+	for _, gs := range g.GlobalStores {
+		out = append(out, gs.Nodes)
+	}
+	return out
 }
 
 // ids names the graph's vertices for Mermaid and DOT, whose identifiers
@@ -147,8 +194,8 @@ type ids struct {
 
 func (g Graph) ids() ids {
 	id := ids{node: map[string]string{}, topic: map[string]string{}, store: map[string]string{}}
-	for _, st := range g.Subtopologies {
-		for _, n := range st.Nodes {
+	for _, nodes := range g.nodeGroups() {
+		for _, n := range nodes {
 			id.node[n.Name] = fmt.Sprintf("n%d", len(id.node))
 		}
 	}
@@ -172,8 +219,8 @@ type edge struct {
 // into it, then its successors, stores and output topic.
 func (g Graph) edges(id ids) []edge {
 	var out []edge
-	for _, st := range g.Subtopologies {
-		for _, n := range st.Nodes {
+	for _, nodes := range g.nodeGroups() {
+		for _, n := range nodes {
 			me := id.node[n.Name]
 			if n.Kind == "source" {
 				for _, topic := range n.Topics {
@@ -225,8 +272,20 @@ func (g Graph) Mermaid() string {
 		}
 		b.WriteString("    end\n")
 	}
+	for _, gs := range g.GlobalStores {
+		fmt.Fprintf(&b, "    subgraph global%d [%s]\n", gs.ID, label(fmt.Sprintf("Sub-topology: %d for global store", gs.ID)))
+		for _, n := range gs.Nodes {
+			if n.Kind == "processor" {
+				fmt.Fprintf(&b, "        %s[%s]\n", id.node[n.Name], label(n.Name))
+			} else {
+				fmt.Fprintf(&b, "        %s(%s)\n", id.node[n.Name], label(n.Name))
+			}
+		}
+		fmt.Fprintf(&b, "        %s[(%s)]\n", id.store[gs.Store], label(gs.Store))
+		b.WriteString("    end\n")
+	}
 	for _, s := range g.Stores {
-		if s.Subtopology < 0 {
+		if s.Subtopology < 0 && !s.Global {
 			fmt.Fprintf(&b, "    %s[(%s)]\n", id.store[s.Name], label(s.Name))
 		}
 	}
@@ -272,8 +331,21 @@ func (g Graph) DOT() string {
 		}
 		b.WriteString("    }\n")
 	}
+	for _, gs := range g.GlobalStores {
+		fmt.Fprintf(&b, "    subgraph cluster_global_%d {\n", gs.ID)
+		fmt.Fprintf(&b, "        label=%s;\n", quote(fmt.Sprintf("Sub-topology: %d for global store", gs.ID)))
+		for _, n := range gs.Nodes {
+			style := ", style=rounded"
+			if n.Kind == "processor" {
+				style = ""
+			}
+			fmt.Fprintf(&b, "        %s [label=%s, shape=box%s];\n", id.node[n.Name], quote(n.Name), style)
+		}
+		fmt.Fprintf(&b, "        %s [label=%s, shape=cylinder];\n", id.store[gs.Store], quote(gs.Store))
+		b.WriteString("    }\n")
+	}
 	for _, s := range g.Stores {
-		if s.Subtopology < 0 {
+		if s.Subtopology < 0 && !s.Global {
 			fmt.Fprintf(&b, "    %s [label=%s, shape=cylinder];\n", id.store[s.Name], quote(s.Name))
 		}
 	}

@@ -180,6 +180,9 @@ type Topology struct {
 	internalOrder  []string
 	stores         map[string]*StoreSpec
 	storeOrder     []string
+	globals        map[string]*globalStore // global stores by name
+	globalOrder    []string
+	globalNodes    map[string]bool // the source and processor nodes of global stores
 }
 
 // New returns an empty topology.
@@ -189,6 +192,8 @@ func New() *Topology {
 		topicSources:   map[string]string{},
 		internalTopics: map[string]*InternalTopic{},
 		stores:         map[string]*StoreSpec{},
+		globals:        map[string]*globalStore{},
+		globalNodes:    map[string]bool{},
 	}
 }
 
@@ -199,6 +204,9 @@ func (t *Topology) AddStore(spec StoreSpec, processors ...string) error {
 	}
 	if _, dup := t.stores[spec.Name]; dup {
 		return fmt.Errorf("topology: store %q already added", spec.Name)
+	}
+	if _, dup := t.globals[spec.Name]; dup {
+		return fmt.Errorf("topology: store %q already added as a global store", spec.Name)
 	}
 	c := spec
 	t.stores[spec.Name] = &c
@@ -243,6 +251,9 @@ func (t *Topology) add(n *Node, parents []string) error {
 		}
 		if pn.Kind == KindSink {
 			return fmt.Errorf("topology: node %q: parent %q is a sink and cannot have children", n.Name, p)
+		}
+		if t.globalNodes[p] {
+			return fmt.Errorf("topology: node %q: parent %q belongs to a global store and cannot have children", n.Name, p)
 		}
 	}
 	n.order = len(t.order)
@@ -352,6 +363,8 @@ func (t *Topology) IsInternal(topic string) bool {
 // joined by an edge or sharing a store. Topics never join components, so a
 // sink and the source reading its topic land in different sub-topologies.
 // Groups are numbered by their earliest-added node, as Kafka Streams does.
+// The nodes of global stores are in no group, and sharing a global store
+// joins nothing.
 func (t *Topology) groups() [][]*Node {
 	parent := make([]int, len(t.order))
 	for i := range parent {
@@ -374,10 +387,16 @@ func (t *Topology) groups() [][]*Node {
 	}
 	storeOwner := map[string]int{}
 	for _, n := range t.order {
+		if t.globalNodes[n.Name] {
+			continue
+		}
 		for _, c := range n.Children {
 			union(n.order, t.nodes[c].order)
 		}
 		for _, s := range n.Stores {
+			if t.IsGlobalStore(s) {
+				continue
+			}
 			if o, ok := storeOwner[s]; ok {
 				union(n.order, o)
 			} else {
@@ -388,6 +407,9 @@ func (t *Topology) groups() [][]*Node {
 	byRoot := map[int][]*Node{}
 	var roots []int
 	for _, n := range t.order {
+		if t.globalNodes[n.Name] {
+			continue
+		}
 		r := find(n.order)
 		if _, seen := byRoot[r]; !seen {
 			roots = append(roots, r)
