@@ -43,7 +43,7 @@ func mustPutWindowAt(t testing.TB, c WindowCache, k, v string, start, ts int64) 
 	}
 }
 
-func mustFlush(t testing.TB, s WindowStore) {
+func mustFlush(t testing.TB, s interface{ Flush() error }) {
 	t.Helper()
 	if err := s.Flush(); err != nil {
 		t.Fatal(err)
@@ -109,9 +109,9 @@ func TestWindowCacheFlushOrderIsLeastRecentlyWritten(t *testing.T) {
 
 func TestWindowCacheEvictsOverMaxBytes(t *testing.T) {
 	inner := NewInMemoryWindowStore("w", SegmentedOptions{Retention: 10_000})
-	// Each window costs 1+12 (store key) + 2 (value) + windowEntryOverhead
+	// Each window costs 1+12 (store key) + 2 (value) + segEntryOverhead
 	// bytes: three fit.
-	const each = 1 + windowSuffix + 2 + windowEntryOverhead
+	const each = 1 + windowSuffix + 2 + segEntryOverhead
 	c := NewCachedWindow(inner, 3*each+10)
 	var got windowFlushes
 	c.SetFlushListener(got.listen)
@@ -180,7 +180,7 @@ func TestWindowCacheReadsMatchUncached(t *testing.T) {
 				rng := rand.New(rand.NewPCG(seed, 3))
 				o := SegmentedOptions{Retention: 150, SegmentInterval: 50}
 				plain := NewInMemoryWindowStore("plain", o)
-				c := NewCachedWindow(openWindow(t, kind.db(t), o), int64(rng.IntN(20)+1)*(windowEntryOverhead+16))
+				c := NewCachedWindow(openWindow(t, kind.db(t), o), int64(rng.IntN(20)+1)*(segEntryOverhead+16))
 				c.SetFlushListener(func(wk, _, _ []byte, _ int64) error {
 					if _, _, _, err := ParseWindowKey(wk); err != nil {
 						return err
@@ -352,7 +352,7 @@ func TestWindowCacheCloseDropsUnflushed(t *testing.T) {
 func TestWindowCacheConcurrentReads(t *testing.T) {
 	for _, kind := range segmentedKinds {
 		t.Run(kind.name, func(t *testing.T) {
-			c := NewCachedWindow(openWindow(t, kind.db(t), SegmentedOptions{Retention: 200, SegmentInterval: 50}), 40*(windowEntryOverhead+20))
+			c := NewCachedWindow(openWindow(t, kind.db(t), SegmentedOptions{Retention: 200, SegmentInterval: 50}), 40*(segEntryOverhead+20))
 			c.SetFlushListener(func([]byte, []byte, []byte, int64) error { return nil })
 			var (
 				stop   atomic.Bool
@@ -465,7 +465,7 @@ func TestWindowCacheListenerOldValues(t *testing.T) {
 	for seed := range uint64(5) {
 		rng := rand.New(rand.NewPCG(seed, 5))
 		inner := NewInMemoryWindowStore("w", SegmentedOptions{Retention: 1 << 40})
-		c := NewCachedWindow(inner, 4*(windowEntryOverhead+20))
+		c := NewCachedWindow(inner, 4*(segEntryOverhead+20))
 		model := map[string]string{} // inner's windows, as the listener is told
 		calls := 0
 		c.SetFlushListener(func(wk, newValue, oldValue []byte, _ int64) error {
@@ -501,5 +501,242 @@ func TestWindowCacheListenerOldValues(t *testing.T) {
 		if calls < 100 {
 			t.Fatalf("seed %d: only %d write-throughs", seed, calls)
 		}
+	}
+}
+
+type sessionFlushes []string
+
+func (f *sessionFlushes) listen(sk, newValue, oldValue []byte, ts int64) error {
+	key, start, end, err := ParseSessionKey(sk)
+	if err != nil {
+		return err
+	}
+	*f = append(*f, fmt.Sprintf("%s[%d,%d]=%s<-%s@%d", key, start, end, nilOr(newValue), nilOr(oldValue), ts))
+	return nil
+}
+
+func mustPutSessionAt(t testing.TB, c SessionCache, k string, start, end int64, v string, ts int64) {
+	t.Helper()
+	var vb []byte
+	if v != "<nil>" {
+		vb = []byte(v)
+	}
+	if err := c.PutAt([]byte(k), start, end, vb, ts); err != nil {
+		t.Fatalf("PutAt(%q, %d, %d): %v", k, start, end, err)
+	}
+}
+
+// TestSessionCacheMergesAndRemovals follows a session aggregation: a
+// session grows by being removed and put again with a wider range. One
+// that inner never had is never written through; the removal of one it
+// has is, with its old value.
+func TestSessionCacheMergesAndRemovals(t *testing.T) {
+	inner := NewInMemorySessionStore("s", SegmentedOptions{Retention: 10_000})
+	mustPutSession(t, inner, "k", 0, 10, "flushed")
+	var logged []string
+	c := NewCachedSession(NewLoggedSession(inner, func(key, value []byte) error {
+		k, start, end, _ := ParseSessionKey(key)
+		logged = append(logged, fmt.Sprintf("%s[%d,%d]=%s", k, start, end, nilOr(value)))
+		return nil
+	}), 1<<20)
+	if InnerSession(c) == nil {
+		t.Error("InnerSession(cache) = nil, want the logging layer")
+	}
+	var got sessionFlushes
+	c.SetFlushListener(got.listen)
+	mustPutSessionAt(t, c, "k", 100, 100, "1", 100)
+	if err := c.Remove([]byte("k"), 100, 100); err != nil {
+		t.Fatal(err)
+	}
+	mustPutSessionAt(t, c, "k", 100, 105, "2", 105)
+	if err := c.Remove([]byte("k"), 0, 10); err != nil {
+		t.Fatal(err)
+	}
+	mustPutSessionAt(t, c, "k", 0, 105, "3", 106)
+	if v, err := c.FetchSession([]byte("k"), 0, 10); err != nil || v != nil {
+		t.Errorf("FetchSession of a removed session = %q, %v", v, err)
+	}
+	if got := drainSessions(t, func() (SessionIterator, error) { return c.FindSessions([]byte("k"), 0, 200) }); !slices.Equal(got, []string{
+		sess("k", 0, 105, "3"), sess("k", 100, 105, "2"),
+	}) {
+		t.Errorf("FindSessions before the flush = %q", got)
+	}
+	if len(got) != 0 || len(logged) != 0 {
+		t.Fatalf("written through before a flush: %q, %q", got, logged)
+	}
+	mustFlush(t, c)
+	want := sessionFlushes{"k[100,105]=2<-<nil>@105", "k[0,10]=<nil><-flushed@0", "k[0,105]=3<-<nil>@106"}
+	if !slices.Equal(got, want) {
+		t.Errorf("listener saw %q, want %q", got, want)
+	}
+	// [100,100], which inner never had, is not written through at all.
+	if want := []string{"k[100,105]=2", "k[0,10]=<nil>", "k[0,105]=3"}; !slices.Equal(logged, want) {
+		t.Errorf("changelog got %q, want %q", logged, want)
+	}
+}
+
+// TestSessionCacheReadsMatchUncached is TestWindowCacheReadsMatchUncached
+// for sessions.
+func TestSessionCacheReadsMatchUncached(t *testing.T) {
+	keys := []string{"", "a", "a\x00", "ab"}
+	for _, kind := range segmentedKinds {
+		for seed := range uint64(3) {
+			t.Run(fmt.Sprintf("%s/seed%d", kind.name, seed), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(seed, 9))
+				o := SegmentedOptions{Retention: 150, SegmentInterval: 50}
+				plain := NewInMemorySessionStore("plain", o)
+				var inner SessionStore
+				if db := kind.db(t); db == nil {
+					inner = NewInMemorySessionStore("w", o)
+				} else {
+					var err error
+					if inner, err = db.SessionStore("w", o); err != nil {
+						t.Fatal(err)
+					}
+				}
+				c := NewCachedSession(inner, int64(rng.IntN(20)+1)*(segEntryOverhead+16))
+				t.Cleanup(func() {
+					if err := c.Close(); err != nil {
+						t.Error(err)
+					}
+				})
+				for i := range 300 {
+					k := keys[rng.IntN(len(keys))]
+					end := int64(i) + rng.Int64N(100) - 60
+					start := end - rng.Int64N(30)
+					v := fmt.Sprintf("%s%d", k, i)
+					var vb []byte
+					if rng.IntN(6) != 0 {
+						vb = []byte(v)
+					}
+					for _, s := range []SessionStore{plain, c} {
+						if err := s.Put([]byte(k), start, end, vb); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if rng.IntN(50) == 0 {
+						mustFlush(t, c)
+					}
+					earliest, latest := int64(i)-rng.Int64N(250), int64(i)-rng.Int64N(100)+80
+					for _, k := range keys {
+						for what, open := range map[string]func(s SessionStore) (SessionIterator, error){
+							fmt.Sprintf("FindSessions(%q, %d, %d)", k, earliest, latest): func(s SessionStore) (SessionIterator, error) {
+								return s.FindSessions([]byte(k), earliest, latest)
+							},
+							fmt.Sprintf("Fetch(%q)", k): func(s SessionStore) (SessionIterator, error) { return s.Fetch([]byte(k)) },
+						} {
+							g := drainSessions(t, func() (SessionIterator, error) { return open(c) })
+							w := drainSessions(t, func() (SessionIterator, error) { return open(plain) })
+							if !slices.Equal(g, w) {
+								t.Fatalf("after write %d: %s = %q\nuncached %q", i, what, g, w)
+							}
+						}
+					}
+					g, err1 := c.FetchSession([]byte(k), start, end)
+					w, err2 := plain.FetchSession([]byte(k), start, end)
+					if err := errors.Join(err1, err2); err != nil || string(g) != string(w) || (g == nil) != (w == nil) {
+						t.Fatalf("after write %d: FetchSession(%q, %d, %d) = %q, uncached %q (%v)", i, k, start, end, g, w, err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestSessionCacheListenerOldValues is TestWindowCacheListenerOldValues for
+// sessions.
+func TestSessionCacheListenerOldValues(t *testing.T) {
+	for seed := range uint64(5) {
+		rng := rand.New(rand.NewPCG(seed, 6))
+		c := NewCachedSession(NewInMemorySessionStore("s", SegmentedOptions{Retention: 1 << 40}), 4*(segEntryOverhead+24))
+		model := map[string]string{}
+		calls := 0
+		c.SetFlushListener(func(sk, newValue, oldValue []byte, _ int64) error {
+			calls++
+			want, had := model[string(sk)]
+			if (oldValue != nil) != had || string(oldValue) != want {
+				t.Fatalf("seed %d: session %q: listener's old value %q, inner had %q (%v)", seed, sk, nilOr(oldValue), want, had)
+			}
+			if newValue == nil {
+				delete(model, string(sk))
+			} else {
+				model[string(sk)] = string(newValue)
+			}
+			return nil
+		})
+		for i := range 2000 {
+			k, start := []byte{byte('a' + rng.IntN(3))}, int64(rng.IntN(3))
+			end := start + int64(rng.IntN(2))
+			if rng.IntN(4) != 0 {
+				if _, err := c.FetchSession(k, start, end); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v := "v" + strconv.Itoa(i)
+			if rng.IntN(6) == 0 {
+				v = "<nil>"
+			}
+			mustPutSessionAt(t, c, string(k), start, end, v, int64(i))
+			if rng.IntN(20) == 0 {
+				mustFlush(t, c)
+			}
+		}
+		mustFlush(t, c)
+		if calls < 100 {
+			t.Fatalf("seed %d: only %d write-throughs", seed, calls)
+		}
+	}
+}
+
+// TestSessionCacheConcurrentReads: FindSessions on other goroutines while
+// the writer grows sessions, evicting and flushing; run with -race.
+func TestSessionCacheConcurrentReads(t *testing.T) {
+	c := NewCachedSession(NewInMemorySessionStore("s", SegmentedOptions{Retention: 200, SegmentInterval: 50}), 20*(segEntryOverhead+20))
+	c.SetFlushListener(func([]byte, []byte, []byte, int64) error { return nil })
+	var (
+		stop atomic.Bool
+		wg   sync.WaitGroup
+		bad  atomic.Value
+	)
+	for range 3 {
+		wg.Go(func() {
+			for !stop.Load() {
+				it, err := c.FindSessions([]byte("k"), 0, math.MaxInt64)
+				if err != nil {
+					bad.Store(err)
+					return
+				}
+				last := int64(math.MinInt64)
+				for it.Next() {
+					if v := string(it.Value()); v != strconv.FormatInt(it.Start(), 10)+"-"+strconv.FormatInt(it.End(), 10) {
+						bad.Store(fmt.Errorf("[%d,%d] holds %q", it.Start(), it.End(), v))
+					}
+					if it.Start() < last {
+						bad.Store(fmt.Errorf("start %d after %d", it.Start(), last))
+					}
+					last = it.Start()
+				}
+				if err := errors.Join(it.Err(), it.Close()); err != nil {
+					bad.Store(err)
+				}
+			}
+		})
+	}
+	for i := range int64(3000) {
+		start := i - i%5 // sessions of 5 records each, growing
+		if i != start {
+			if err := c.Remove([]byte("k"), start, i-1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mustPutSessionAt(t, c, "k", start, i, strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(i, 10), i)
+		if i%200 == 0 {
+			mustFlush(t, c)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if err, _ := bad.Load().(error); err != nil {
+		t.Error(err)
 	}
 }
