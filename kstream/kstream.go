@@ -65,6 +65,46 @@
 // caused it (Kafka Streams takes the maximum of that and the previous
 // update's, which needs timestamped stores).
 //
+// # Stream–table joins
+//
+// JoinTable and LeftJoinTable join each record of a stream with the row a
+// table holds under the record's key (Kafka Streams' KStream#join(KTable)):
+//
+//	enriched := kstream.LeftJoinTable(clicks, users, func(c Click, u *User) Enriched {
+//		return enrich(c, u) // u is nil for a click whose user has no row
+//	})
+//
+// Only the stream side produces output: a record looks up the table's
+// current row (through the table's write cache, so it sees every update
+// already processed), and an update of the table only changes what later
+// records find. The lookup is not time-aware: a record joins the row the
+// table holds when the record is processed, whatever the two timestamps,
+// as in Kafka Streams for tables that are not versioned (we have no
+// versioned stores). The inner join forwards the records that find a row,
+// the left join every record; the output keeps the record's key and
+// timestamp. Records with a nil key or value are dropped and counted in
+// kstreams_dropped_records_total{reason="null-key-or-value"}. Kafka Streams
+// 3.7 and later pass a keyless record of a left join on with no row; we
+// drop it as earlier versions do, because a Go key type has no null to
+// hand on: later operators would see its zero value as a real key.
+//
+// The join node reads the table's store, so the stream's and the table's
+// source topics fall into one sub-topology and must be co-partitioned:
+// equal partition counts, and keys partitioned alike (murmur2 of the
+// serialized key). The application checks the counts at start and fails
+// naming each topic with its count. When the stream's key changed since its
+// source (Map, SelectKey, FlatMap, Process), the join first writes the
+// stream through the repartition topic "<application.id>-<name>-repartition",
+// where <name> is the Joined name, else the stream's node name (as in
+// KSTREAM-KEY-SELECT-0000000003-repartition); the topic is created with the
+// table topic's partition count, as Kafka Streams does. Joined also gives
+// that topic's serdes. A table that is not materialized (Filter, MapValues)
+// gets a store of its own for the join, named as Kafka Streams names a
+// materialized operator's store (KTABLE-FILTER-STATE-STORE-<index>), and the
+// table handle then names it; Kafka Streams instead computes such rows on
+// demand from the nearest materialized table, an operator chain we do not
+// keep. Joins of windowed tables are not supported.
+//
 // Processor API stores: AddStateStore declares a store for processors
 // added by Process or ProcessValues; a processor gets it from its context
 // as a state.KeyValueStore and may read it through state.Typed.

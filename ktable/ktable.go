@@ -40,6 +40,37 @@
 // 4 and 5 (the same with an "is latest" byte before the flag, written by
 // Kafka Streams for versioned tables) are read as well.
 //
+// # Joins
+//
+// Join, LeftJoin and OuterJoin join two tables by key into a table (Kafka
+// Streams' KTable#join, leftJoin and outerJoin). The result has a row for a
+// key when both tables have one (Join), when the left table has one
+// (LeftJoin), or when either has (OuterJoin); the joiner gets nil for a
+// missing side, never for a side the join requires. An update on either
+// side looks up the other side's row in that side's store and forwards the
+// change of the joined row: the new row and the row it replaces, as Kafka
+// Streams' Change(new, old), so a grouping or aggregation of the result
+// stays right; a joined row that stops existing is forwarded as a delete.
+// A change from no row to no row is not forwarded (Kafka Streams forwards
+// some, which downstream only become tombstones of keys never written). The
+// inputs' write caches work as for any table: with caching on, a side's
+// updates reach the join at commit, collapsed per key, and the join reads
+// the other side's latest row, cached or not.
+//
+// Each side's join node reads the other side's store, so the two tables'
+// source topics fall into one sub-topology and must be co-partitioned
+// (checked when the application starts). A side that is not materialized
+// (Filter, MapValues) gets a store for the join, as in kstream's
+// stream–table joins. Without a Materialized option the result is not
+// materialized (StoreName is ""); with one it is kept in a store named by
+// it, else KTABLE-MERGE-STATE-STORE-<index>, cached and logged like any
+// table store, and the changes it forwards carry the replaced row as that
+// store held it. Nodes are named as in Kafka Streams: KTABLE-JOINTHIS-<index>
+// below the left table and KTABLE-JOINOTHER-<index> below the right, both
+// feeding KTABLE-MERGE-<index>. A joined row carries the timestamp of the
+// update that caused it (Kafka Streams takes the later of both rows', which
+// needs timestamped stores).
+//
 // # Naming
 //
 // Generated names follow Kafka Streams: a source table's store is
