@@ -284,6 +284,50 @@ func TestSlidingWindowsMatchReference(t *testing.T) {
 	}
 }
 
+// sessionReference computes the final count of every session: sessions
+// as sets of records, merged as records arrive; a record whose merged
+// session would end before the close time is late.
+func sessionReference(events []wevent, gap, grace int64) (map[winKey]int64, int) {
+	type sess struct {
+		key        string
+		start, end int64
+		n          int64
+	}
+	var live []*sess
+	observed := int64(-1)
+	late := 0
+	for _, e := range events {
+		observed = max(observed, e.ts)
+		closeTime := observed - grace
+		closed := func(end int64) bool { return end+gap <= closeTime }
+		var hit []*sess
+		var rest []*sess
+		start, end := e.ts, e.ts
+		for _, s := range live {
+			if s.key == e.key && s.end >= e.ts-gap && s.start <= e.ts+gap && !closed(s.end) {
+				hit = append(hit, s)
+				start, end = min(start, s.start), max(end, s.end)
+			} else {
+				rest = append(rest, s)
+			}
+		}
+		if closed(end) {
+			late++
+			continue
+		}
+		m := &sess{key: e.key, start: start, end: end, n: 1}
+		for _, s := range hit {
+			m.n += s.n
+		}
+		live = append(rest, m)
+	}
+	want := map[winKey]int64{}
+	for _, s := range live {
+		want[winKey{s.key, s.start, s.end}] = s.n
+	}
+	return want, late
+}
+
 func TestSessionWindowsMatchReference(t *testing.T) {
 	base := time.Now().Add(-time.Hour).Truncate(time.Hour).UnixMilli()
 	const gap, grace = int64(3_000), int64(4_000)
@@ -291,46 +335,7 @@ func TestSessionWindowsMatchReference(t *testing.T) {
 		t.Run(fmt.Sprintf("seed%d", seed), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 13))
 			events := randomEvents(rng, base, 300, 1200, 5000)
-			// Reference: sessions as sets of records, merged as records
-			// arrive; a record whose merged session would end before the
-			// close time is late.
-			type sess struct {
-				key        string
-				start, end int64
-				n          int64
-			}
-			var live []*sess
-			observed := int64(-1)
-			late := 0
-			for _, e := range events {
-				observed = max(observed, e.ts)
-				closeTime := observed - grace
-				closed := func(end int64) bool { return end+gap <= closeTime }
-				var hit []*sess
-				var rest []*sess
-				start, end := e.ts, e.ts
-				for _, s := range live {
-					if s.key == e.key && s.end >= e.ts-gap && s.start <= e.ts+gap && !closed(s.end) {
-						hit = append(hit, s)
-						start, end = min(start, s.start), max(end, s.end)
-					} else {
-						rest = append(rest, s)
-					}
-				}
-				if closed(end) {
-					late++
-					continue
-				}
-				m := &sess{key: e.key, start: start, end: end, n: 1}
-				for _, s := range hit {
-					m.n += s.n
-				}
-				live = append(rest, m)
-			}
-			want := map[winKey]int64{}
-			for _, s := range live {
-				want[winKey{s.key, s.start, s.end}] = s.n
-			}
+			want, late := sessionReference(events, gap, grace)
 			ws := serde.SessionWindowed(serde.String())
 			b := countTopology(func(g *kstream.KGroupedStream[string, string]) *kstream.KTable[kstream.Windowed[string], int64] {
 				return kstream.SessionCount(kstream.WindowedBySession(g, kstream.SessionWindowsOf(time.Duration(gap)*time.Millisecond, time.Duration(grace)*time.Millisecond)))
@@ -441,8 +446,8 @@ type winCount struct {
 }
 
 // TestCachedWindowsMatchReference runs the property tests' streams through
-// the runtime's store stack, where the windowed aggregation's store is
-// cached: with emit-final the output is the reference's, each window once;
+// the runtime's store stack, where the windowed aggregation's window or
+// session store is cached: with emit-final the output is the reference's, each window once;
 // without, the latest update of each window is its reference count, and
 // with room in the cache fewer updates come out than without it. A cache
 // of a few windows evicts at nearly every record; none (a task without a
@@ -478,6 +483,15 @@ func TestCachedWindowsMatchReference(t *testing.T) {
 		cases = append(cases, tcase{fmt.Sprintf("sliding/seed%d", seed), events, serde.TimeWindowed(serde.String(), diff),
 			func(g *kstream.KGroupedStream[string, string]) *kstream.KTable[kstream.Windowed[string], int64] {
 				return kstream.WindowedCount(kstream.WindowedBySliding(g, kstream.SlidingWindowsOf(diff, grace)))
+			}, true, want, late})
+	}
+	const gap, sgrace = 3 * time.Second, 4 * time.Second
+	for seed := range uint64(2) {
+		events := randomEvents(rand.New(rand.NewPCG(seed, 13)), base, 300, 1200, 5000)
+		want, late := sessionReference(events, gap.Milliseconds(), sgrace.Milliseconds())
+		cases = append(cases, tcase{fmt.Sprintf("session/seed%d", seed), events, serde.SessionWindowed(serde.String()),
+			func(g *kstream.KGroupedStream[string, string]) *kstream.KTable[kstream.Windowed[string], int64] {
+				return kstream.SessionCount(kstream.WindowedBySession(g, kstream.SessionWindowsOf(gap, sgrace)))
 			}, true, want, late})
 	}
 	for _, tc := range cases {

@@ -88,6 +88,12 @@ func sessionAggregateStep[K, V, VA any](w *SessionWindowedStream[K, V], op strin
 }
 
 // sessionWindowAggregate is Kafka Streams' KStreamSessionWindowAggregate.
+// When its store caches (state.SessionCache), the removal of merged
+// sessions and the new session's aggregate stay in the cache, and its flush
+// listener forwards them when written through, as for time windows
+// (windowEmitter): a session that grew several times between two commits
+// comes out once, and one merged away before it was written through not at
+// all.
 type sessionWindowAggregate[K, V, VA any] struct {
 	name       string
 	topic      string
@@ -98,6 +104,7 @@ type sessionWindowAggregate[K, V, VA any] struct {
 	merge      func(key K, a VA, hasA bool, b VA) VA
 	ctx        topology.Context
 	store      state.SessionStore
+	cache      state.SessionCache // the store, when it caches
 	observed   int64
 	boxes      Slab[Change]
 }
@@ -110,10 +117,50 @@ func (p *sessionWindowAggregate[K, V, VA]) Init(ctx topology.Context) error {
 		return fmt.Errorf("store %s: got %T, want a state.SessionStore", p.name, ctx.Store(p.name))
 	}
 	p.store = s
+	if c, ok := s.(state.SessionCache); ok {
+		p.cache = c
+		c.SetFlushListener(p.flushed)
+	}
 	return nil
 }
 
-func (p *sessionWindowAggregate[K, V, VA]) Close() error { return nil }
+func (p *sessionWindowAggregate[K, V, VA]) Close() error {
+	if p.cache != nil {
+		p.cache.SetFlushListener(nil)
+	}
+	return nil
+}
+
+// flushed is the cache's flush listener: it forwards the session the cache
+// wrote through (a nil new value: a session merged into another), with the
+// timestamp of the record that last wrote it.
+func (p *sessionWindowAggregate[K, V, VA]) flushed(sk, newB, oldB []byte, ts int64) error {
+	kb, start, end, err := state.ParseSessionKey(sk)
+	if err != nil {
+		return fmt.Errorf("store %s: %w", p.name, err)
+	}
+	k, err := p.ks.Deserialize(p.topic, kb)
+	if err != nil {
+		return fmt.Errorf("store %s: deserialize key: %w", p.name, err)
+	}
+	var ch Change
+	if newB != nil {
+		v, err := p.vs.Deserialize(p.topic, newB)
+		if err != nil {
+			return fmt.Errorf("store %s: deserialize value: %w", p.name, err)
+		}
+		ch.New = v
+	}
+	if oldB != nil {
+		v, err := p.vs.Deserialize(p.topic, oldB)
+		if err != nil {
+			return fmt.Errorf("store %s: deserialize old value: %w", p.name, err)
+		}
+		ch.Old = v
+	}
+	p.ctx.Forward(topology.Record{Key: serde.Windowed[K]{Key: k, Start: start, End: end}, Value: p.boxes.New(ch), Timestamp: ts})
+	return nil
+}
 
 type session struct {
 	start, end int64
@@ -176,6 +223,12 @@ func (p *sessionWindowAggregate[K, V, VA]) Process(r topology.Record) error {
 		if s.start == start && s.end == end {
 			continue // rewritten below
 		}
+		if p.cache != nil {
+			if err := p.cache.PutAt(kb, s.start, s.end, nil, ts); err != nil {
+				return fmt.Errorf("store %s: remove merged session: %w", p.name, err)
+			}
+			continue
+		}
 		if err := p.store.Remove(kb, s.start, s.end); err != nil {
 			return fmt.Errorf("store %s: remove merged session: %w", p.name, err)
 		}
@@ -196,6 +249,12 @@ func (p *sessionWindowAggregate[K, V, VA]) Process(r topology.Record) error {
 	}
 	if vb == nil {
 		vb = []byte{}
+	}
+	if p.cache != nil {
+		if err := p.cache.PutAt(kb, start, end, vb, ts); err != nil {
+			return fmt.Errorf("store %s: put: %w", p.name, err)
+		}
+		return nil
 	}
 	if err := p.store.Put(kb, start, end, vb); err != nil {
 		return fmt.Errorf("store %s: put: %w", p.name, err)

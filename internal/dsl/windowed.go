@@ -11,14 +11,13 @@ import (
 
 // Windowed aggregations (Kafka Streams' TimeWindowedKStream and
 // SessionWindowedKStream) keep their aggregates in window or session
-// stores and produce a table keyed by serde.Windowed[K]. A time or sliding
-// window store is cached unless Materialized.CachingDisabled (or the task
-// has no cache budget): the updates of a window between two commits then
-// collapse into one, forwarded when the cache writes the window through, as
-// Kafka Streams' CachingWindowStore does; without the cache every update
-// is forwarded as it happens. Session stores have no write cache.
-// Suppress(UntilWindowCloses) turns either into one final result per
-// window.
+// stores and produce a table keyed by serde.Windowed[K]. The store is
+// cached unless Materialized.CachingDisabled (or the task has no cache
+// budget): the updates of a window or session between two commits then
+// collapse into one, forwarded when the cache writes it through, as Kafka
+// Streams' CachingWindowStore and CachingSessionStore do; without the cache
+// every update is forwarded as it happens. Suppress(UntilWindowCloses)
+// turns either into one final result per window.
 //
 // Stream time for grace is the aggregation's own observed time, the
 // highest record timestamp it has seen, as in Kafka Streams. A record
@@ -150,8 +149,8 @@ func windowAggregateStep[K, V, VA any](w *TimeWindowedStream[K, V], op string, m
 }
 
 // addWindowStore declares a window or session store written with ks and vs.
-// A window store of aggregates (not one of duplicates) caches unless m
-// says not to.
+// A store of aggregates (not one of duplicates) caches unless m says not
+// to.
 func addWindowStore[K, V any](b *Builder, name string, m Materialized[K, V], processor string, ks serde.Serde[K], vs serde.Serde[V],
 	kind topology.StoreKind, retention, size int64, dups bool) {
 	b.Fail(b.topo.AddStore(topology.StoreSpec{
@@ -159,7 +158,7 @@ func addWindowStore[K, V any](b *Builder, name string, m Materialized[K, V], pro
 		InMemory:         m.InMemory,
 		Logging:          !m.LoggingDisabled,
 		LogConfig:        m.LogConfig,
-		Caching:          kind == topology.WindowStore && !dups && !m.CachingDisabled,
+		Caching:          !dups && !m.CachingDisabled,
 		Codec:            storeCodec(ks, vs, m.KeyParser),
 		Kind:             kind,
 		Retention:        retention,

@@ -187,12 +187,12 @@ func Open(cfg Config) (*Manager, error) {
 }
 
 // openSegmented opens a window or session store: segmented by time and
-// logged like a key-value store. A window store that caches gets a write
-// cache over the logging layer (state.NewCachedWindow) with its share of
-// the task's budget, cached being how many of the task's stores cache
-// (over a store of duplicates it writes straight through); with no budget
-// it has none, and its aggregation forwards every update at once. Session
-// stores are never cached.
+// logged like a key-value store. A store that caches gets a write cache
+// over the logging layer (state.NewCachedWindow, NewCachedSession) with its
+// share of the task's budget, cached being how many of the task's stores
+// cache (over a window store of duplicates it writes straight through);
+// with no budget it has none, and its aggregation forwards every update at
+// once.
 func (m *Manager) openSegmented(spec topology.StoreSpec, cp map[state.TopicPartition]int64, cached int) error {
 	opts := state.SegmentedOptions{Retention: spec.Retention, SegmentInterval: spec.SegmentInterval, RetainDuplicates: spec.RetainDuplicates}
 	var (
@@ -237,6 +237,9 @@ func (m *Manager) openSegmented(spec topology.StoreSpec, cp map[state.TopicParti
 		}
 		m.top[spec.Name] = win
 	} else {
+		if spec.Caching && m.cfg.CacheBytes > 0 {
+			sess = state.NewCachedSession(sess, m.cfg.CacheBytes/int64(cached))
+		}
 		m.top[spec.Name] = sess
 	}
 	return nil
