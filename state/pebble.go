@@ -51,7 +51,8 @@ type PebbleOptions struct {
 	// restore from the last checkpoint cannot bring back. Default false.
 	DisableWAL bool
 	// OnUnplannedFlush is called when Pebble starts flushing a memtable on
-	// its own (it filled up), rather than for Flush or Commit. With the WAL
+	// its own (it filled up), rather than for Flush or Commit, and before a
+	// restore ingests a table (BeginRestore). With the WAL
 	// disabled that flush makes writes durable that no checkpoint covers
 	// yet, so a caller that trusts its checkpoint to describe the disk must
 	// stop trusting it (the task manager deletes the checkpoint file). It
@@ -73,7 +74,9 @@ const (
 type PebbleDB struct {
 	dir        string
 	db         *pebble.DB
+	opts       *pebble.Options // as Pebble was opened with, defaults filled in
 	disableWAL bool
+	unplanned  func() // PebbleOptions.OnUnplannedFlush, or nil
 	// planned is set while Flush or Commit flushes memtables, so the event
 	// listener can tell those flushes from Pebble's own.
 	planned atomic.Bool
@@ -85,6 +88,8 @@ type PebbleDB struct {
 	mu     sync.Mutex
 	stores map[string]*pebbleStore
 	closed bool
+	// bulk is set between BeginRestore and EndRestore.
+	bulk *bulkRestore
 }
 
 // OpenPebble opens (creating it if needed) the Pebble instance in dir. A
@@ -123,7 +128,8 @@ func OpenPebble(dir string, opts PebbleOptions) (db *PebbleDB, err error) {
 	// skips sstables without reading their blocks. Set on L0, Pebble
 	// carries it to every level.
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
-	pdb := &PebbleDB{dir: dir, disableWAL: opts.DisableWAL, stores: make(map[string]*pebbleStore)}
+	pdb := &PebbleDB{dir: dir, opts: po, disableWAL: opts.DisableWAL, unplanned: opts.OnUnplannedFlush,
+		stores: make(map[string]*pebbleStore)}
 	if opts.OnUnplannedFlush != nil {
 		cb := opts.OnUnplannedFlush
 		po.EventListener = &pebble.EventListener{
@@ -134,6 +140,9 @@ func OpenPebble(dir string, opts PebbleOptions) (db *PebbleDB, err error) {
 			},
 		}
 	}
+	// Filled in for the restore's sstable writer (MakeWriterOptions);
+	// Pebble fills in its own copy.
+	po.EnsureDefaults()
 	// Pebble panics on some malformed files (its own invariant checks); the
 	// caller's recovery path is the same as for an error.
 	defer func() {
@@ -146,6 +155,9 @@ func OpenPebble(dir string, opts PebbleOptions) (db *PebbleDB, err error) {
 		return nil, fmt.Errorf("state: open pebble %s: %w", dir, err)
 	}
 	pdb.db = inner
+	if err := removeRestoreTemps(po.FS, dir); err != nil {
+		return nil, errors.Join(fmt.Errorf("state: open pebble %s: %w", dir, err), inner.Close())
+	}
 	return pdb, nil
 }
 
@@ -202,6 +214,10 @@ func (db *PebbleDB) DropStore(name string) error {
 	defer db.mu.Unlock()
 	if db.closed {
 		return ErrClosed
+	}
+	// What a restore buffered was written before the drop.
+	if err := db.flushRestore(); err != nil {
+		return err
 	}
 	prefix := storePrefix(name)
 	if err := db.db.DeleteRange(prefix, prefixSuccessor(prefix), pebble.NoSync); err != nil {
@@ -303,6 +319,7 @@ func (db *PebbleDB) Close() error {
 		return nil
 	}
 	db.closed = true
+	db.dropRestore() // a restore not ended is not complete
 	var errs []error
 	for _, s := range db.stores {
 		errs = append(errs, s.close())
@@ -456,8 +473,18 @@ func (s *pebbleStore) Delete(key []byte) ([]byte, error) {
 
 // RestoreBatch writes the batch as one Pebble batch, committed with NoSync:
 // atomic, and the cheapest write path Pebble has short of ingesting
-// sstables. Keys are encoded straight into the batch's buffer.
+// sstables, which is what it does between the db's BeginRestore and
+// EndRestore (restore.go). Keys are encoded straight into the batch's
+// buffer.
 func (s *pebbleStore) RestoreBatch(batch []KeyValue) error {
+	// Between BeginRestore and EndRestore the batch goes to an sstable
+	// (restore.go). Checked before taking mu: the db's lock comes first.
+	if ok, err := s.db.restoreBulk(s, batch); ok {
+		if err != nil {
+			return s.wrap("restore", err)
+		}
+		return nil
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
