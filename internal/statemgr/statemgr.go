@@ -430,6 +430,14 @@ func (m *Manager) restore(ctx context.Context, endOffsets EndOffsets, fetch Fetc
 		}
 		m.cfg.Log.Log(ctx, level, "restoring store", "task", m.cfg.Task, "store", j.store, "changelog", j.tp.Topic,
 			"partition", j.tp.Partition, "from", start, "to", end)
+		// A store in Pebble restores by ingesting sorted sstables instead
+		// of writing through the memtable: see state.PebbleDB.BeginRestore.
+		bulk := m.db != nil && m.inPebble(j.store)
+		if bulk {
+			if err := m.db.BeginRestore(); err != nil {
+				return fmt.Errorf("task %s: restore %s: %w", m.cfg.Task, j.store, err)
+			}
+		}
 		err := fetch(ctx, j.tp, start, end, func(batch []state.KeyValue, last int64) error {
 			if err := inner.RestoreBatch(batch); err != nil {
 				return err
@@ -446,6 +454,11 @@ func (m *Manager) restore(ctx context.Context, endOffsets EndOffsets, fetch Fetc
 			}
 			return nil
 		})
+		if bulk && err == nil {
+			err = m.db.EndRestore()
+		} else if bulk {
+			m.db.AbortRestore()
+		}
 		if err != nil {
 			return fmt.Errorf("task %s: restore %s from %s-%d: %w", m.cfg.Task, j.store, j.tp.Topic, j.tp.Partition, err)
 		}
@@ -460,6 +473,16 @@ func (m *Manager) restore(ctx context.Context, endOffsets EndOffsets, fetch Fetc
 	// Make the restored state durable and say so, so a crash now does not
 	// mean restoring all of it again.
 	return m.Commit()
+}
+
+// inPebble tells whether the store called name lives in the task's Pebble.
+func (m *Manager) inPebble(name string) bool {
+	for _, s := range m.cfg.Specs {
+		if s.Name == name {
+			return !s.InMemory
+		}
+	}
+	return false
 }
 
 // Progress is where a store's restore stands: from Start to End of its
