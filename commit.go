@@ -296,18 +296,36 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 	}
 	a.mu.Unlock()
 	a.stopStandbys(dropStandby)
-	for id, st := range ids {
+	var starting []task.ID
+	for id := range ids {
 		a.mu.Lock()
 		_, exists := a.runners[id]
 		a.mu.Unlock()
-		if exists {
-			continue
+		if !exists {
+			starting = append(starting, id)
 		}
-		if err := a.startRunner(id, st); err != nil {
-			a.fail(fmt.Errorf("kstreams: start task %s: %w", id, err))
+	}
+	// Opening a task's stores (its Pebble: files created and synced) takes
+	// tens of milliseconds: the tasks open theirs at once, so that the last
+	// does not start restoring long after the first.
+	runners := make([]*runner, len(starting))
+	errs := make([]error, len(starting))
+	var opening sync.WaitGroup
+	for i, id := range starting {
+		opening.Go(func() { runners[i], errs[i] = a.newRunner(id, ids[id]) })
+	}
+	opening.Wait()
+	for i, id := range starting {
+		if errs[i] == nil {
+			a.runRunner(runners[i])
+			started = append(started, id.String())
+		}
+	}
+	for i, id := range starting {
+		if errs[i] != nil {
+			a.fail(fmt.Errorf("kstreams: start task %s: %w", id, errs[i]))
 			return
 		}
-		started = append(started, id.String())
 	}
 	var standbys []string
 	for id, st := range wantStandby {
@@ -356,6 +374,13 @@ func (a *App) startRunner(id task.ID, st *topology.Subtopology) error {
 	if err != nil {
 		return err
 	}
+	a.runRunner(r)
+	return nil
+}
+
+// runRunner registers a runner whose stores are open and starts its loop.
+func (a *App) runRunner(r *runner) {
+	id := r.id
 	if a.eos() && r.stores != nil {
 		r.restorePaused.Store(true)
 		pause := map[string][]int32{}
@@ -371,7 +396,6 @@ func (a *App) startRunner(id task.ID, st *topology.Subtopology) error {
 	}
 	a.mu.Unlock()
 	go r.run()
-	return nil
 }
 
 // rebalanceStarted notes when a rebalance began, for its duration metric.
