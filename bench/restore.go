@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -33,6 +35,12 @@ import (
 // storing nothing; its clock runs from creating the client to the last
 // partition's end. Both sides list the end offsets before their clocks
 // start.
+//
+// With KSTREAMS_BENCH_DEBUG set, each side also prints the process's CPU
+// time over its clock (both cores count), and
+// KSTREAMS_BENCH_RESTORE_CPUPROFILE=FILE writes a CPU profile of the
+// kstreams side's clock alone (not with -cpuprofile, which holds the
+// profiler for the whole run).
 const restoreApp = "bench-restore"
 
 func restore(ctx context.Context, o options) (ours, baseline side, err error) {
@@ -75,9 +83,20 @@ type restoreClock struct {
 	mu       sync.Mutex
 	first    time.Time
 	last     time.Time
+	cpu      time.Duration // process CPU time at first, then over the clock
+	profile  *os.File
 	ended    int
 	restored int64
 	done     chan struct{}
+}
+
+// cpuTime is the CPU time the process has used, in user and system mode.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (c *restoreClock) OnRestoreStart(_ string, tp state.TopicPartition, from, to int64) {
@@ -85,6 +104,10 @@ func (c *restoreClock) OnRestoreStart(_ string, tp state.TopicPartition, from, t
 	defer c.mu.Unlock()
 	if c.first.IsZero() {
 		c.first = time.Now()
+		c.cpu = cpuTime()
+		if path := os.Getenv("KSTREAMS_BENCH_RESTORE_CPUPROFILE"); path != "" {
+			c.startProfile(path)
+		}
 	}
 	if debug {
 		fmt.Fprintf(os.Stderr, "  restore %d start +%v %d..%d\n", tp.Partition, time.Since(c.first), from, to)
@@ -109,8 +132,30 @@ func (c *restoreClock) OnRestoreEnd(_ string, _ state.TopicPartition, total int6
 	}
 	if c.ended == c.want {
 		c.last = time.Now()
+		c.cpu = cpuTime() - c.cpu
+		if c.profile != nil {
+			pprof.StopCPUProfile()
+			c.profile.Close()
+		}
+		if debug {
+			fmt.Fprintf(os.Stderr, "  restore took %v, %v of CPU\n", c.last.Sub(c.first).Round(time.Millisecond), c.cpu.Round(time.Millisecond))
+		}
 		close(c.done)
 	}
+}
+
+func (c *restoreClock) startProfile(path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		if err = pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "restore CPU profile: %v\n", err)
+		return
+	}
+	c.profile = f
 }
 
 func nonEmpty(ends map[int32]int64) (parts int, records int64) {
@@ -166,9 +211,12 @@ func restoreOurs(ctx context.Context, o options, in string, ends map[int32]int64
 // from the start to the end offsets, counting records.
 func restoreBaseline(ctx context.Context, o options, changelog string, ends map[int32]int64) (time.Duration, error) {
 	_, records := nonEmpty(ends)
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	n, err := readTo(ctx, o, changelog, ends, func(*kgo.Record) {})
 	d := time.Since(start)
+	if debug {
+		fmt.Fprintf(os.Stderr, "  baseline read took %v, %v of CPU\n", d.Round(time.Millisecond), (cpuTime() - cpu).Round(time.Millisecond))
+	}
 	if err != nil {
 		return 0, err
 	}
