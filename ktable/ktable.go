@@ -71,6 +71,43 @@
 // update that caused it (Kafka Streams takes the later of both rows', which
 // needs timestamped stores).
 //
+// # Foreign-key joins
+//
+// JoinOnForeignKey and LeftJoinOnForeignKey join each row of a left table
+// with the row of a right table whose key a function takes from the left
+// row's value (Kafka Streams' foreign-key join, KIP-213); the tables need
+// not be co-partitioned. A left row subscribes to its foreign key through
+// the topic "<application.id>-<name>-subscription-registration-topic",
+// keyed by the foreign key and so read with the right table (same
+// partition count); the right side keeps subscriptions in the store
+// "<name>-subscription-store" and answers each, and every subscriber again
+// when a right row changes, through
+// "<application.id>-<name>-subscription-response-topic", keyed by the left
+// key and sent to the subscribing row's partition. <name> is the
+// TableJoined name, else generated (KTABLE-FK-JOIN-SUBSCRIPTION-
+// REGISTRATION-<index> and -RESPONSE-<index>, as Kafka Streams names them).
+// A left row that moves to another foreign key withdraws its old
+// subscription; every subscription carries a 128-bit Murmur3 hash of the
+// left value it was made for, and an answer whose hash is not that of the
+// row's current value is dropped, so no result is ever joined under a
+// foreign key the row has left. A foreign key equal to its type's zero
+// value ("" or 0; use a pointer type where those are real keys) references
+// nothing: the inner join has no row for it, the left join joins it with a
+// nil right side. Subscriptions, answers and the subscription store's keys
+// are byte-compatible with Kafka Streams' (SubscriptionWrapper version 1,
+// SubscriptionResponseWrapper version 0, CombinedKey; the hash uses Kafka's
+// seed), so a Java application reads our topics and changelog and the
+// other way round. Unlike Kafka Streams: the result is always materialized
+// (named by a Materialized option, else
+// KTABLE-FK-JOIN-OUTPUT-STATE-STORE-<index>), since without a store the
+// value a result replaces is unknown; an input that is not materialized
+// gets a store; a result carries the timestamp of the update that caused
+// it (Kafka takes the later of both rows'); the right table's topic must be
+// partitioned by murmur2 of its serialized keys (there is no TableJoined
+// partitioner); and the left value is hashed as serialized for its store's
+// changelog topic rather than a "-vh" pseudo topic, which only matters to
+// serdes that depend on the topic name.
+//
 // # Naming
 //
 // Generated names follow Kafka Streams: a source table's store is
