@@ -109,6 +109,10 @@ type App struct {
 
 	handlerOnce sync.Once
 	handler     http.Handler
+
+	// global keeps the global stores (global.go); nil without any, and
+	// until they are restored.
+	global atomic.Pointer[globalThread]
 }
 
 // Stats are running totals, readable while the app runs.
@@ -122,6 +126,8 @@ type Stats struct {
 	Holds          atomic.Int64 // polls held back because a partition's backlog was full
 	Pauses         atomic.Int64 // partitions paused because their task fell behind
 	Aborts         atomic.Int64 // transactions aborted (ExactlyOnceV2)
+	GlobalRestored atomic.Int64 // records read into global stores before the group was joined
+	GlobalUpdated  atomic.Int64 // records applied to global stores since
 }
 
 // New validates cfg and prepares an application; Run starts it.
@@ -257,6 +263,12 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if err := a.prepareTopics(ctx); err != nil {
 		return err
 	}
+	// Every task may read the global stores, so they are whole before
+	// the group hands out any.
+	if stopped, err := a.startGlobal(ctx); err != nil || stopped {
+		return err
+	}
+	defer a.stopGlobal()
 
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(a.cfg.Brokers...),

@@ -85,6 +85,7 @@ func (q queryBackend) Stores() []rest.StoreInfo {
 			out = append(out, info)
 		}
 	}
+	out = append(out, q.a.globalStoreInfos()...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
@@ -202,6 +203,9 @@ func (q queryBackend) RangeHosts(store string) ([]string, error) {
 	st, _, err := q.a.storeSpec(store)
 	if err != nil {
 		return nil, unavailable(err)
+	}
+	if st == nil {
+		return nil, nil // a global store: this instance holds all of it
 	}
 	asg, ok := q.a.assignment()
 	if !ok {

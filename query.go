@@ -144,6 +144,9 @@ func (a *App) Metadata() Metadata {
 		for topic := range in.Partitions {
 			slices.Sort(in.Partitions[topic])
 		}
+		for _, g := range a.compiled.GlobalStores { // every instance holds them
+			stores[g.Store.Name] = true
+		}
 		for s := range stores {
 			in.Stores = append(in.Stores, s)
 		}
@@ -184,6 +187,9 @@ func (a *App) QueryMetadataForKeyBytes(store string, key []byte) (KeyQueryMetada
 	st, _, err := a.storeSpec(store)
 	if err != nil {
 		return KeyQueryMetadata{}, err
+	}
+	if st == nil {
+		return a.globalKeyMetadata(store)
 	}
 	if err := a.queryableState(store); err != nil {
 		return KeyQueryMetadata{}, err
@@ -236,11 +242,17 @@ func (a *App) storeSpec(name string) (*topology.Subtopology, topology.StoreSpec,
 			}
 		}
 	}
+	if g, ok := a.compiled.GlobalStoreNamed(name); ok {
+		return nil, g.Store, nil // no sub-topology's: see global.go
+	}
 	return nil, topology.StoreSpec{}, fmt.Errorf("%w %q", ErrUnknownStore, name)
 }
 
 // changelogTopic is the topic a store's serdes are given.
 func (a *App) changelogTopic(store string) string {
+	if g, ok := a.compiled.GlobalStoreNamed(store); ok {
+		return g.Topic // a global store's topic is its changelog
+	}
 	return topology.InternalTopicName(a.cfg.ApplicationID, topology.ChangelogTopic(store))
 }
 
@@ -315,6 +327,9 @@ func (a *App) getLocal(store string, key []byte) (value []byte, found bool, err 
 	if err != nil {
 		return nil, false, err
 	}
+	if st == nil {
+		return a.getGlobal(store, key)
+	}
 	if err := a.queryableState(store); err != nil {
 		return nil, false, err
 	}
@@ -344,6 +359,9 @@ func (a *App) rangeLocal(store string, from, to []byte, limit int) ([]state.KeyV
 	st, _, err := a.storeSpec(store)
 	if err != nil {
 		return nil, err
+	}
+	if st == nil {
+		return a.rangeGlobal(store, from, to, limit)
 	}
 	if err := a.queryableState(store); err != nil {
 		return nil, err

@@ -119,7 +119,7 @@ func (r *runner) start() error {
 		Subtopology:            r.st,
 		Collector:              r.app.coll,
 		OnDeserializationError: r.app.deserializationHandler(r.log),
-		Stores:                 stores,
+		Stores:                 r.app.withGlobalStores(stores),
 		OnPunctuate:            func(d time.Duration) { r.app.metrics.punctuate.Observe(d.Seconds()) },
 		OnDropped: func(reason string) {
 			r.app.metrics.dropped.WithLabelValues(reason).Inc()
@@ -300,6 +300,14 @@ func (r *runner) resumeDrained() {
 
 // deserializationHandler turns the configured policy into the task's handler.
 func (a *App) deserializationHandler(log *slog.Logger) task.DeserializationHandler {
+	return a.deserializationHandlerSending(log, func(topic string, key, value []byte, headers []topology.Header, ts int64) error {
+		return a.coll.Send(topic, -1, key, value, headers, ts)
+	})
+}
+
+// deserializationHandlerSending is deserializationHandler sending dead
+// letters through send.
+func (a *App) deserializationHandlerSending(log *slog.Logger, send func(topic string, key, value []byte, headers []topology.Header, ts int64) error) task.DeserializationHandler {
 	switch a.cfg.OnDeserializationError {
 	case LogAndContinue:
 		return func(e *task.DeserializationError) error {
@@ -324,7 +332,7 @@ func (a *App) deserializationHandler(log *slog.Logger) task.DeserializationHandl
 				topology.Header{Key: "__streams.errors.exception", Value: []byte("DeserializationException")},
 				topology.Header{Key: "__streams.errors.message", Value: []byte(e.Error())},
 			)
-			if err := a.coll.Send(a.cfg.DeadLetterTopic, -1, rec.Key, rec.Value, headers, rec.Timestamp.UnixMilli()); err != nil {
+			if err := send(a.cfg.DeadLetterTopic, rec.Key, rec.Value, headers, rec.Timestamp.UnixMilli()); err != nil {
 				return fmt.Errorf("dead-letter %s-%d@%d to %s: %w", rec.Topic, rec.Partition, rec.Offset, a.cfg.DeadLetterTopic, err)
 			}
 			a.stats.DeadLettered.Add(1)
