@@ -105,6 +105,45 @@
 // demand from the nearest materialized table, an operator chain we do not
 // keep. Joins of windowed tables are not supported.
 //
+// # Global tables
+//
+// GlobalTable reads a topic into a global table (Kafka Streams'
+// GlobalKTable): every instance of the application holds all of it,
+// reading every partition of the topic itself, outside the consumer group.
+// JoinGlobal and LeftJoinGlobal join a stream with it through a key
+// mapper, so the stream needs neither the table's key nor its partitioning:
+//
+//	orgs := kstream.GlobalTable(b, kstream.ConsumedWith(serde.String(), serde.JSON[Org]()), "orgs")
+//	named := kstream.LeftJoinGlobal(flows, orgs,
+//		func(_ string, f Flow) string { return prefix16(f.SrcIP) },
+//		func(f Flow, o *Org) Named { return name(f, o) }) // o is nil without a row
+//
+// The table's store and the two nodes that fill it belong to no
+// sub-topology and make no task; the join stays in the stream's
+// sub-topology, which does not grow to include the table's topic. Describe
+// prints the store after the sub-topologies, numbered after them ("for
+// global store (will not generate tasks)"); Kafka Streams numbers it among
+// them in the order of declaration, so its task ids can skip a number and
+// ours do not. The topic is the store's changelog: there is no
+// "-changelog" topic. At run time an instance reads every global topic up
+// to its end before it joins the group, so no record is joined against a
+// table missing rows the topic held at start; afterwards, updates reach
+// each instance's copy a little after they are written, and a record
+// processed in between sees the old row, as in Kafka Streams (see package
+// kstreams). A tombstone deletes a row and a record without a key is
+// dropped (reason "null-key").
+//
+// As Kafka Streams since KIP-962: a stream record with a nil value is
+// dropped (reason "null-key-or-value"); a record with a nil key is joined
+// like any other (keyMapper gets the zero key, the output keeps the nil
+// key), since the mapper may take its table key from the value; a mapper
+// returning a nil pointer or interface means no row, so the inner join
+// drops the record (counted as above) and the left join passes nil to the
+// joiner. The join node is named KSTREAM-LEFTJOIN-<index> for both joins,
+// as in Kafka Streams. Processors of the Processor API may read a global
+// store too (connect them with Stores); writes to it fail with
+// state.ErrReadOnly.
+//
 // Processor API stores: AddStateStore declares a store for processors
 // added by Process or ProcessValues; a processor gets it from its context
 // as a state.KeyValueStore and may read it through state.Typed.
