@@ -206,3 +206,58 @@ func checkGlobalQueries(t *testing.T, apps ...*App) {
 		srv.Close()
 	}
 }
+
+// Under ExactlyOnceV2 the global table is read read_committed: an aborted
+// row never reaches it, the restore stops at the last stable offset
+// rather than wait for a transaction left open, and that transaction's
+// row arrives once it commits.
+func TestGlobalTableReadCommitted(t *testing.T) {
+	c := testutil.NewCluster(t)
+	c.CreateTopic(t, "orgs", 2)
+	c.CreateTopic(t, "flows", 2)
+	c.CreateTopic(t, "enriched", 2)
+	txn := c.Client(t, kgo.TransactionalID("orgs-writer"))
+	// write produces one row in a transaction of its own, left open
+	// unless end says how to end it.
+	write := func(key, value string, end ...kgo.TransactionEndTry) {
+		t.Helper()
+		if err := txn.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		if err := txn.ProduceSync(t.Context(), &kgo.Record{Topic: "orgs", Key: []byte(key), Value: []byte(value)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range end {
+			if err := txn.EndTransaction(t.Context(), e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write("10.1", "acme", kgo.TryCommit)
+	write("10.2", "aborted", kgo.TryAbort)
+	write("10.3", "initech", kgo.TryCommit)
+	write("10.4", "pending")
+
+	a := start(t, enrichTopology(t), Config{ApplicationID: "enrich-eos", Brokers: c.Addrs(), StateDir: t.TempDir(),
+		ProcessingGuarantee: ExactlyOnceV2}).app
+	waitFor(t, "the instance to run tasks", 30*time.Second, func() bool { return a.taskCount() > 0 })
+	if n := a.Stats().GlobalRestored.Load(); n != 2 {
+		t.Errorf("restored %d global records, want the 2 committed ones", n)
+	}
+	s, err := Store[string, string](a, "orgs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{"10.1": "acme", "10.2": "", "10.3": "initech", "10.4": ""} {
+		if v, _, err := s.Get(key); err != nil || v != want {
+			t.Errorf("Get(%s) = %q, %v; want %q", key, v, err, want)
+		}
+	}
+	if err := txn.EndTransaction(t.Context(), kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the committed row to arrive", 30*time.Second, func() bool {
+		v, _, err := s.Get("10.4")
+		return err == nil && v == "pending"
+	})
+}
