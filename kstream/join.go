@@ -52,8 +52,9 @@ func StreamJoinedWith[K, V, VO any](k serde.Serde[K], v serde.Serde[V], vo serde
 // one key whose timestamps fit the window, one record with that key, the
 // value joiner(leftValue, rightValue) and the later timestamp of the two,
 // forwarded when the second of the pair arrives. Records with a nil key or
-// value and records later than grace are dropped. See "Joins" in the
-// package doc for the stores, repartitioning and co-partitioning.
+// value and records later than grace are dropped. See "Stream–stream
+// joins" in the package doc for the stores, repartitioning and
+// co-partitioning.
 func Join[K, V, VO, VR any](left *KStream[K, V], right *KStream[K, VO], joiner func(left V, right VO) VR, w JoinWindows, sj ...StreamJoined[K, V, VO]) *KStream[K, VR] {
 	return dsl.JoinStreams(left, right, func(l *V, r *VO) VR { return joiner(*l, *r) }, w, false, false, last(sj))
 }

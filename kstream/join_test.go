@@ -91,6 +91,18 @@ func TestJoinWindowBoundsInclusive(t *testing.T) {
 	wantRecs(t, "out", readAll(t, out), []kv{{"a", "A+r110", 110}, {"a", "A+r90", 100}})
 }
 
+// TestJoinOldestMatchRetained: the stores keep a record as long as a
+// record that is not late can still match it. Here the right record at 90
+// is taken (90+10 reaches stream time 100) and its window reaches back to
+// 80, exactly before+after+grace behind the left store's latest record.
+func TestJoinOldestMatchRetained(t *testing.T) {
+	_, left, right, out := joinDriver(t, innerJoin, kstream.JoinTimeDifferenceWithNoGrace(ms(10)))
+	left.PipeAt("a", "A80", at(80))
+	left.PipeAt("b", "B100", at(100))
+	right.PipeAt("a", "r90", at(90))
+	wantRecs(t, "out", readAll(t, out), []kv{{"a", "A80+r90", 90}})
+}
+
 // TestJoinLeftNoSpuriousNull: a left record's null result waits until no
 // right record can still match it; a match that arrives out of order but
 // in time replaces it. Kafka Streams would forward A1+null at stream time
@@ -226,41 +238,21 @@ func TestJoinDuplicates(t *testing.T) {
 	})
 }
 
-// TestJoinNilKeysAndValues: records with a nil value are dropped; so are
-// records with a nil key, except on the side a left or outer join keeps,
-// which forwards them joined with nil at once (KIP-962).
+// TestJoinNilKeysAndValues: records with a nil key or value are dropped
+// and counted, by every kind of join, on either side.
 func TestJoinNilKeysAndValues(t *testing.T) {
-	for _, tc := range []struct {
-		kind    joinKind
-		want    []string // values, all with a nil key
-		dropped int64
-	}{
-		{innerJoin, nil, 4},
-		{leftJoin, []string{"L+null"}, 3},
-		{outerJoin, []string{"L+null", "null+R"}, 2},
-	} {
-		t.Run(string(tc.kind), func(t *testing.T) {
-			b := kstream.NewBuilder()
-			addJoin(tc.kind, kstream.Stream(b, strStr, "left"), kstream.Stream(b, strStr, "right"), kstream.JoinTimeDifferenceWithNoGrace(ms(10))).To("out")
-			d := testutil.NewDriver(t, build(t, b))
-			left, right := strIn(d, "left"), strIn(d, "right")
+	for _, kind := range []joinKind{innerJoin, leftJoin, outerJoin} {
+		t.Run(string(kind), func(t *testing.T) {
+			d, left, right, out := joinDriver(t, kind, kstream.JoinTimeDifferenceWithNoGrace(ms(10)))
 			left.PipeRaw(nil, []byte("L"), at(100))
 			right.PipeRaw(nil, []byte("R"), at(100))
 			left.PipeRaw([]byte("a"), nil, at(100))
 			right.PipeRaw([]byte("a"), nil, at(100))
-			right.PipeAt("a", "r", at(100)) // nothing on the left to join
-			var got []string
-			for _, r := range testutil.OutputTopic(d, "out", serde.Bytes(), serde.String()).ReadRecords() {
-				if r.Key != nil {
-					t.Errorf("output key %q, want nil", r.Key)
-				}
-				got = append(got, r.Value)
-			}
-			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
-				t.Errorf("got %q, want %q", got, tc.want)
-			}
-			if n := d.Dropped("null-key-or-value"); n != tc.dropped {
-				t.Errorf("dropped %d records for a nil key or value, want %d", n, tc.dropped)
+			left.PipeAt("a", "A", at(100))
+			right.PipeAt("a", "a", at(100)) // joins A only
+			wantRecs(t, "out", readAll(t, out), []kv{{"a", "A+a", 100}})
+			if n := d.Dropped("null-key-or-value"); n != 4 {
+				t.Errorf("dropped %d records for a nil key or value, want 4", n)
 			}
 		})
 	}
@@ -490,6 +482,40 @@ func TestJoinRepartitionsChangedKeys(t *testing.T) {
 	})
 }
 
+// TestJoinRepartitionTakesOtherSidesCount: the repartition topic of a
+// re-keyed side is created with the other side's partition count, so the
+// join is co-partitioned whatever its own source has.
+func TestJoinRepartitionTakesOtherSidesCount(t *testing.T) {
+	b := kstream.NewBuilder()
+	l := kstream.SelectKey(kstream.Stream(b, strStr, "clicks"), func(_, v string) string { return v })
+	addJoin(innerJoin, l, kstream.Stream(b, strStr, "views"), kstream.JoinTimeDifferenceWithNoGrace(time.Second),
+		kstream.StreamJoined[string, string, string]{Name: "j"}).To("out")
+	c, err := topology.Compile(build(t, b), "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int32{"clicks": 4, "views": 3}
+	lookup := func(topic string) (int32, bool) { n, ok := counts[topic]; return n, ok }
+	if err := c.ResolvePartitions(lookup); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, it := range c.InternalTopics {
+		if it.Name == "app-j-left-repartition" {
+			found = true
+			if it.Partitions != 3 {
+				t.Errorf("%s has %d partitions, want the 3 of views", it.Name, it.Partitions)
+			}
+		}
+	}
+	if !found {
+		t.Fatalf("no topic app-j-left-repartition among %+v", c.InternalTopics)
+	}
+	if _, err := c.CheckCopartitioning(lookup); err != nil {
+		t.Fatalf("co-partitioning: %v", err)
+	}
+}
+
 // TestJoinCopartitioningChecked: both join nodes share the stores, so the
 // two source topics are in one sub-topology and must have as many
 // partitions; the check names the topics and their counts.
@@ -545,4 +571,37 @@ func namesTopicsAndCounts(err error) bool {
 		}
 	}
 	return true
+}
+
+// TestJoinDescribe: the join's nodes as Kafka Streams describes them, but
+// for each join node also listing its own side's store, which it writes.
+func TestJoinDescribe(t *testing.T) {
+	b := kstream.NewBuilder()
+	addJoin(leftJoin, kstream.Stream(b, strStr, "left"), kstream.Stream(b, strStr, "right"), kstream.JoinTimeDifferenceWithNoGrace(time.Second)).To("out")
+	const want = `Topologies:
+   Sub-topology: 0
+    Source: KSTREAM-SOURCE-0000000000 (topics: [left])
+      --> KSTREAM-WINDOWED-0000000002
+    Source: KSTREAM-SOURCE-0000000001 (topics: [right])
+      --> KSTREAM-WINDOWED-0000000003
+    Processor: KSTREAM-WINDOWED-0000000002 (stores: [KSTREAM-JOINTHIS-0000000004-store])
+      --> KSTREAM-JOINTHIS-0000000004
+      <-- KSTREAM-SOURCE-0000000000
+    Processor: KSTREAM-WINDOWED-0000000003 (stores: [KSTREAM-OUTEROTHER-0000000005-store])
+      --> KSTREAM-OUTEROTHER-0000000005
+      <-- KSTREAM-SOURCE-0000000001
+    Processor: KSTREAM-JOINTHIS-0000000004 (stores: [KSTREAM-OUTEROTHER-0000000005-store, KSTREAM-OUTERSHARED-0000000004-store, KSTREAM-JOINTHIS-0000000004-store])
+      --> KSTREAM-MERGE-0000000006
+      <-- KSTREAM-WINDOWED-0000000002
+    Processor: KSTREAM-OUTEROTHER-0000000005 (stores: [KSTREAM-JOINTHIS-0000000004-store, KSTREAM-OUTERSHARED-0000000004-store, KSTREAM-OUTEROTHER-0000000005-store])
+      --> KSTREAM-MERGE-0000000006
+      <-- KSTREAM-WINDOWED-0000000003
+    Processor: KSTREAM-MERGE-0000000006 (stores: [])
+      --> KSTREAM-SINK-0000000007
+      <-- KSTREAM-JOINTHIS-0000000004, KSTREAM-OUTEROTHER-0000000005
+    Sink: KSTREAM-SINK-0000000007 (topic: out)
+      <-- KSTREAM-MERGE-0000000006
+
+`
+	diffLines(t, build(t, b).Describe(), want)
 }

@@ -65,6 +65,62 @@
 // caused it (Kafka Streams takes the maximum of that and the previous
 // update's, which needs timestamped stores).
 //
+// # Stream–stream joins
+//
+// Join, LeftJoin and OuterJoin join two streams by key within JoinWindows
+// (Kafka Streams' KStream#join(KStream, ValueJoiner, JoinWindows)):
+//
+//	w := kstream.JoinTimeDifferenceAndGrace(5*time.Minute, time.Minute)
+//	paid := kstream.LeftJoin(orders, payments, func(o Order, p *Payment) Paid {
+//		return settle(o, p) // p is nil for an order no payment matched
+//	}, w)
+//
+// A left record at t joins each right record of its key at [t-before,
+// t+after], both ends inclusive: before = after = the time difference,
+// unless Before or After make the window asymmetric. Each pair is
+// forwarded once, when its second record arrives, with the key and the
+// later of the two timestamps. Both sides wait in window stores that keep
+// duplicates, never cached, for before+after+grace (plus 1 ms). Time is
+// the join's own stream time, the highest timestamp either side has seen;
+// a record whose window ended more than grace before it (left:
+// t+after+grace, right: t+before+grace below stream time) is late: dropped
+// and counted in kstreams_dropped_records_total{reason="late"}. Kafka
+// Streams instead still joins such a record with what its stores hold.
+//
+// LeftJoin also forwards joiner(left, nil), at the left record's
+// timestamp, for a left record no right record matched; OuterJoin does the
+// same for right records, joiner(nil, right). Such a record waits in a
+// shared store until stream time passes t+before+after+grace, when no
+// record that could still match it would be taken, so a null result is
+// final: a match that arrives in time replaces it, and no record gets
+// both. Kafka Streams forwards null results from t+after+grace on (at once
+// for a record whose window has passed), so an out-of-order record of the
+// other side can still join one after its null result. Records with a nil
+// key or value are dropped and counted (reason "null-key-or-value"),
+// keyless records of a left or outer join too (see stream–table joins for
+// why). A stream joined with itself joins every record with each one in
+// its window, itself included, as in Kafka Streams.
+//
+// Stores take Kafka Streams' names, hence changelog topics
+// "<application.id>-<store>-changelog": with StreamJoinedAs("pay"),
+// pay-this-join-store, pay-other-join-store, and
+// pay-left-shared-join-store for a left join ("outer-" in the names of an
+// outer join's stores, and of the other side's store of a left join);
+// without, generated names such as KSTREAM-JOINTHIS-0000000004-store and
+// KSTREAM-OUTERSHARED-0000000004-store. StreamJoined also sets the node
+// names (Name), the stores' serdes, memory or Pebble, and logging. The
+// changelogs use Kafka's layouts (window keys with a sequence number; the
+// shared store's timestamp|side|key keys and value lists), so they read
+// the same from Java. Each side's join node reads the other side's store,
+// so the two input streams end in one sub-topology whose source topics
+// must be co-partitioned, which the application checks at start, naming
+// each topic with its partition count. A side whose key changed (Map,
+// SelectKey, FlatMap, Process) is written through a repartition topic
+// first: "<application.id>-<Name>-left-repartition" (or -right-), else
+// named after the side's node, as in
+// KSTREAM-KEY-SELECT-0000000001-repartition; it is created with the other
+// side's partition count.
+//
 // # Stream–table joins
 //
 // JoinTable and LeftJoinTable join each record of a stream with the row a

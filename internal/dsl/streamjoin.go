@@ -62,19 +62,21 @@ import (
 //     windowed aggregations are, so what a join emits depends only on
 //     which records arrived within grace.
 //   - The window stores retain before+after+grace+1 ms instead of
-//     before+after+grace, so the oldest record a late-but-not-dropped
-//     record can match is still there (and a window of zero size with no
-//     grace has a positive retention).
+//     before+after+grace, so that the oldest record a record within grace
+//     can match is still there (and a window of zero size with no grace
+//     has a positive retention).
 //   - Null results are looked for after every record, not at most once a
 //     second of wall-clock time (Kafka's emit interval), so when they come
 //     depends on the records alone.
 //   - Timestamps are taken to be non-negative, as Kafka's are: the shared
 //     store is read in the byte order of its keys.
 //
-// As in Kafka Streams (KIP-962), a left record with a nil key in a left or
-// outer join (and a right one in an outer join) is forwarded at once,
-// joined with nil; any other record with a nil key, and every record with
-// a nil value, is dropped and counted as "null-key-or-value".
+// A record with a nil key or value is dropped and counted as
+// "null-key-or-value". Kafka Streams 3.7 and later (KIP-962) forward a
+// keyless record of the side a left or outer join keeps at once, joined
+// with null; we drop it as earlier versions do, as the stream–table join
+// does, because a Go key type has no null to hand on: later operators
+// would see its zero value as a real key.
 
 // JoinStreams joins left and right within w, as Kafka Streams'
 // KStreamImpl.join: leftOuter keeps left records without a match (left
@@ -371,15 +373,6 @@ func (p *windowJoinSide[K, V, VO, VR]) Process(r topology.Record) error {
 		return err
 	}
 	if r.Key == nil || r.Value == nil {
-		if r.Key == nil && r.Value != nil && p.outer {
-			// KIP-962: no key can match, but the record is not lost.
-			res, err := p.joinOne(r.Value, nil)
-			if err != nil {
-				return err
-			}
-			p.forward(r, r.Key, res, r.Timestamp)
-			return nil
-		}
 		topology.RecordDropped(p.ctx, "null-key-or-value")
 		return nil
 	}
@@ -462,28 +455,20 @@ func (p *windowJoinSide[K, V, VO, VR]) forward(r topology.Record, key any, res V
 	p.ctx.Forward(topology.Record{Key: key, Value: p.boxes.New(res), Timestamp: ts, Headers: r.Headers})
 }
 
-// joinOne joins this side's value with the other side's serialized value
-// (nil: none).
+// joinOne joins this side's value with the other side's serialized value.
 func (p *windowJoinSide[K, V, VO, VR]) joinOne(this any, other []byte) (VR, error) {
+	var zero VR
 	if p.left {
 		v := As[V](this)
-		if other == nil {
-			return p.j.join(&v, nil), nil
-		}
 		o, err := p.j.vos.Deserialize(p.otherTopic, other)
 		if err != nil {
-			var zero VR
 			return zero, fmt.Errorf("store %s: deserialize value: %w", p.other.Name(), err)
 		}
 		return p.j.join(&v, &o), nil
 	}
 	v := As[VO](this)
-	if other == nil {
-		return p.j.join(nil, &v), nil
-	}
 	o, err := p.j.vs.Deserialize(p.otherTopic, other)
 	if err != nil {
-		var zero VR
 		return zero, fmt.Errorf("store %s: deserialize value: %w", p.other.Name(), err)
 	}
 	return p.j.join(&o, &v), nil
