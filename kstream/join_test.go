@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/kstreams-go/kstreams"
 	"github.com/kstreams-go/kstreams/internal/topology"
 	"github.com/kstreams-go/kstreams/kstream"
@@ -555,6 +557,67 @@ func TestJoinCopartitioningCheckedAtStart(t *testing.T) {
 	defer cancel()
 	if err = app.Run(ctx); !namesTopicsAndCounts(err) {
 		t.Fatalf("want a co-partitioning error naming clicks, views and their counts 4 and 3, got %v", err)
+	}
+}
+
+// TestJoinOverKfake runs a left join in an application on the in-process
+// broker, over two partitions: each key's pair joins, and the key whose
+// right record never comes gets its null result once a later record of
+// its partition moves stream time past its window.
+func TestJoinOverKfake(t *testing.T) {
+	c := testutil.NewCluster(t)
+	for _, topic := range []string{"orders", "payments", "paid"} {
+		c.CreateTopic(t, topic, 2)
+	}
+	b := kstream.NewBuilder()
+	addJoin(leftJoin, kstream.Stream(b, strStr, "orders"), kstream.Stream(b, strStr, "payments"), kstream.JoinTimeDifferenceWithNoGrace(time.Second),
+		kstream.StreamJoinedAs[string, string, string]("pay")).To("paid")
+	app, err := kstreams.New(build(t, b), kstreams.Config{ApplicationID: "join-run", Brokers: c.Addrs(), StateDir: t.TempDir(),
+		CommitInterval: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- app.Run(context.Background()) }()
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	rec := func(key, value string, offset time.Duration) *kgo.Record {
+		return &kgo.Record{Key: []byte(key), Value: []byte(value), Timestamp: base.Add(offset)}
+	}
+	c.Produce(t, "orders", rec("a", "A", 0), rec("b", "B", 0), rec("c", "C", 0))
+	c.Produce(t, "payments", rec("a", "pa", 100*time.Millisecond), rec("b", "pb", 200*time.Millisecond))
+	if n := len(c.ConsumeAll(t, "paid", 2, 30*time.Second)); n != 2 {
+		t.Fatalf("paid has %d records, want the 2 joined pairs", n)
+	}
+	// Only now, so that no payment can be taken after it and be late: one
+	// record a minute later on each partition of orders closes C's window
+	// wherever c lives.
+	p := c.Client(t, kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	for part := int32(0); part < 2; part++ {
+		r := rec("zz", "Z", time.Minute)
+		r.Topic, r.Partition = "orders", part
+		if err := p.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := map[string]bool{}
+	for _, r := range c.ConsumeAll(t, "paid", 3, 30*time.Second) {
+		got[string(r.Key)+"|"+string(r.Value)] = true
+	}
+	for _, want := range []string{"a|A+pa", "b|B+pb", "c|C+null"} {
+		if !got[want] {
+			t.Errorf("paid lacks %s; got %v", want, got)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("paid holds %v, want the 3 results only", got)
+	}
+	// The left store logged each order: A, B, C and the two Z.
+	if n := len(c.ConsumeAll(t, "join-run-pay-this-join-store-changelog", 5, 30*time.Second)); n != 5 {
+		t.Errorf("pay-this-join-store changelog has %d records, want 5", n)
+	}
+	app.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
 	}
 }
 
