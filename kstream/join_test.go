@@ -275,6 +275,45 @@ func TestSelfJoin(t *testing.T) {
 	})
 }
 
+// TestSelfJoinAfterKeyChange: both sides of a re-keyed self-join read one
+// repartition topic, as in Kafka Streams (which still uses up the indexes
+// of a second), unless the join is named: then each side has its own.
+func TestSelfJoinAfterKeyChange(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		sj     []kstream.StreamJoined[string, string, string]
+		topics string
+		merge  string
+	}{
+		{"generated", nil, "KSTREAM-KEY-SELECT-0000000001-repartition", "KSTREAM-MERGE-0000000012"},
+		{"named", []kstream.StreamJoined[string, string, string]{{Name: "j"}}, "j-left-repartition j-right-repartition", "j-merge"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := kstream.NewBuilder()
+			s := kstream.SelectKey(kstream.Stream(b, strStr, "in"), func(_, v string) string { return v[:1] })
+			addJoin(innerJoin, s, s, kstream.JoinTimeDifferenceWithNoGrace(ms(10)), tc.sj...).To("out")
+			topo := build(t, b)
+			var topics []string
+			for _, it := range topo.InternalTopics() {
+				topics = append(topics, it.Name)
+			}
+			if strings.Join(topics, " ") != tc.topics {
+				t.Errorf("internal topics %q, want %q", topics, tc.topics)
+			}
+			if topo.Node(tc.merge) == nil {
+				t.Errorf("no merge node %s", tc.merge)
+			}
+			d := testutil.NewDriver(t, topo)
+			in := strIn(d, "in")
+			in.PipeAt("x", "a1", at(100))
+			in.PipeAt("y", "a2", at(105))
+			wantRecs(t, "out", readAll(t, strOut(d, "out")), []kv{
+				{"a", "a1+a1", 100}, {"a", "a2+a1", 105}, {"a", "a1+a2", 105}, {"a", "a2+a2", 105},
+			})
+		})
+	}
+}
+
 // TestJoinStoreAndNodeNames: store, changelog and node names are Kafka
 // Streams', generated or made from StreamJoined's names.
 func TestJoinStoreAndNodeNames(t *testing.T) {
