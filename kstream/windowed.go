@@ -81,8 +81,11 @@ func WindowedBySession[K, V any](g *KGroupedStream[K, V], w SessionWindows) *Ses
 }
 
 // WindowedCount counts each key's records per window. The table's store
-// is a window store; every update is forwarded (use Suppress for one
-// final result per window). On a topic its keys take serde.TimeWindowed.
+// is a window store behind a write cache, as a key-value aggregation's:
+// a window's updates between two commits are forwarded once, with the
+// latest count (Materialized.CachingDisabled forwards every update; use
+// Suppress for one final result per window). On a topic its keys take
+// serde.TimeWindowed.
 func WindowedCount[K, V any](w *TimeWindowedKStream[K, V], m ...Materialized[K, int64]) *KTable[Windowed[K], int64] {
 	return dsl.WindowedCount(w, m...)
 }
