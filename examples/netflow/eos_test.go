@@ -64,7 +64,7 @@ func TestEOSRouteUnderKills(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	for _, topic := range append([]string{inputTopic, countsTopic}, outputTopics()...) {
+	for _, topic := range append([]string{inputTopic, countsTopic}, flowTopics()...) {
 		if _, err := adm.CreateTopic(ctx, 4, -1, nil, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			t.Fatalf("create %s: %v", topic, err)
 		}
@@ -150,7 +150,7 @@ kill:
 	// Nothing may follow: no transaction left open on the outputs, and a
 	// quiet spell in which no record arrives.
 	changelog := eosAppID + "-flow-counts-changelog"
-	if err := eoscheck.AwaitStable(wctx, adm, append([]string{countsTopic, changelog}, outputTopics()...)...); err != nil {
+	if err := eoscheck.AwaitStable(wctx, adm, append([]string{countsTopic, changelog}, flowTopics()...)...); err != nil {
 		t.Errorf("%v", err)
 	}
 	rd.awaitQuiet(wctx, 2*time.Second)
@@ -158,11 +158,11 @@ kill:
 	phase("outputs stable and read")
 
 	rd.report(t)
-	if all, err := eoscheck.CountUncommitted(ctx, c.broker, 2*time.Second, outputTopics()...); err != nil {
-		t.Errorf("reading %v read_uncommitted: %v", outputTopics(), err)
+	if all, err := eoscheck.CountUncommitted(ctx, c.broker, 2*time.Second, flowTopics()...); err != nil {
+		t.Errorf("reading %v read_uncommitted: %v", flowTopics(), err)
 	} else {
 		t.Logf("%v hold %d records read_uncommitted, %d read_committed: %d written by transactions that aborted",
-			outputTopics(), all, rd.outRecs, all-rd.outRecs)
+			flowTopics(), all, rd.outRecs, all-rd.outRecs)
 	}
 	got, err := eoscheck.ReadLatest(ctx, c.broker, changelog, 3*time.Second)
 	if err != nil {
@@ -220,7 +220,7 @@ type packetReader struct {
 func newPacketReader(t *testing.T, broker string, base time.Time, packets []Packet) *packetReader {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker),
-		kgo.ConsumeTopics(append([]string{countsTopic}, outputTopics()...)...),
+		kgo.ConsumeTopics(append([]string{countsTopic}, flowTopics()...)...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(200*time.Millisecond),

@@ -66,11 +66,13 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kstreams-go/kstreams"
 	"github.com/kstreams-go/kstreams/examples/internal/embedded"
 	"github.com/kstreams-go/kstreams/kstream"
+	"github.com/kstreams-go/kstreams/ktable"
 	"github.com/kstreams-go/kstreams/serde"
 )
 
@@ -90,8 +92,15 @@ type Packet struct {
 // store "flow-counts": grouping by the new key sends the packets through
 // the repartition topic "<app-id>-flow-counts-repartition", so that every
 // packet of a flow reaches the task that owns its count, and each new
-// count goes to the topic "flow-counts". The README shows this function's
-// body.
+// count goes to the topic "flow-counts".
+//
+// Apart from that, it re-keys each packet by its source address and
+// left-joins it with the table "ip-orgs": the new key makes the join send
+// the packets through the repartition topic "<app-id>-by-src-ip-repartition"
+// (named after the SelectKey), so that each packet reaches the task that
+// holds its source's row. It then left-joins the result with the global
+// table "services" on the destination port, with no repartition, and writes
+// it to "packets-enriched". The README shows this function's body.
 func buildTopology() (*kstreams.Topology, error) {
 	b := kstream.NewBuilder()
 	packets := kstream.Stream(b, kstream.ConsumedWith(serde.String(), serde.JSON[Packet]()), "packets")
@@ -105,6 +114,15 @@ func buildTopology() (*kstreams.Topology, error) {
 	byProto["proto-other"].To("flows-other")
 	counts := kstream.Count(kstream.GroupByKey(flows), kstream.MaterializedAs[string, int64]("flow-counts"))
 	counts.ToStream().To("flow-counts", kstream.ProducedWith(serde.String(), serde.Int64()))
+	bySrc := kstream.SelectKey(packets, func(_ string, p Packet) string { return p.SrcIP }, kstream.Named("by-src-ip"))
+	orgs := ktable.Table(b, kstream.ConsumedWith(serde.String(), serde.JSON[Org]()), "ip-orgs",
+		kstream.MaterializedAs[string, Org]("ip-orgs"))
+	services := kstream.GlobalTable(b, kstream.ConsumedWith(serde.String(), serde.String()), "services",
+		kstream.MaterializedAs[string, string]("services"))
+	withOrg := kstream.LeftJoinTable(bySrc, orgs, withSrcOrg) // withSrcOrg(p Packet, org *Org): nil org, no row
+	enriched := kstream.LeftJoinGlobal(withOrg, services,
+		func(_ string, e EnrichedPacket) string { return strconv.Itoa(int(e.DstPort)) }, withService)
+	enriched.To("packets-enriched", kstream.ProducedWith(serde.String(), serde.JSON[EnrichedPacket]()))
 	return b.Build()
 }
 
@@ -113,9 +131,14 @@ const (
 	countsTopic = "flow-counts"
 )
 
-// outputTopics are the topics buildTopology writes, in the order the
-// result lines are printed.
-func outputTopics() []string { return []string{"flows-tcp", "flows-udp", "flows-other"} }
+// flowTopics are the topics buildTopology splits the packets into, by
+// protocol: each packet reaches exactly one of them.
+func flowTopics() []string { return []string{"flows-tcp", "flows-udp", "flows-other"} }
+
+// resultTopics are the topics a run counts the records of, in the order
+// the result lines are printed: each packet reaches one of the flows
+// topics and packets-enriched.
+func resultTopics() []string { return append(flowTopics(), enrichedTopic) }
 
 // flowKey names the conversation p belongs to, "proto|A|B", where A and B
 // are its two endpoints, lower first, so that a packet and its reply get
@@ -257,14 +280,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	if err := embedded.CreateTopics(ctx, adm, append([]string{inputTopic, countsTopic}, outputTopics()...), log); err != nil {
+	if err := embedded.CreateTopics(ctx, adm, append([]string{inputTopic, countsTopic, orgsTopic}, resultTopics()...), log); err != nil {
+		return err
+	}
+	if err := createTopic(ctx, adm, servicesTopic, servicesPartitions, log); err != nil {
 		return err
 	}
 	// Count only what this run writes: the output topics may hold records
 	// from earlier runs against the same broker.
-	from, err := endOffsets(ctx, adm, outputTopics())
+	from, err := endOffsets(ctx, adm, resultTopics())
 	if err != nil {
 		return err
+	}
+
+	// The tables go first, before the app starts and before the packets:
+	// the app reads all of services before it takes any partition, and
+	// the ip-orgs rows, older than every packet, are joined first once a
+	// task holds both (a task takes the oldest record it has fetched).
+	var packets []Packet
+	if o.records > 0 {
+		tablesAt := time.Now()
+		packets = synthPackets(o.records, tablesAt.Add(time.Millisecond))
+		orgs, services := synthOrgs(packets), synthServices()
+		if err := feedTables(ctx, cl, orgs, services, tablesAt); err != nil {
+			return err
+		}
+		log.Info("fed the tables", orgsTopic, len(orgs), servicesTopic, len(services))
 	}
 
 	app, err := kstreams.New(topo, kstreams.Config{
@@ -301,12 +342,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	if o.records > 0 {
+	if len(packets) > 0 {
 		start := time.Now()
-		if err := feed(ctx, cl, synthPackets(o.records, start)); err != nil {
+		if err := feed(ctx, cl, packets); err != nil {
 			return stopAndWait(err)
 		}
-		log.Info("fed synthetic packets", "topic", inputTopic, "records", o.records, "took", time.Since(start).Round(time.Millisecond))
+		log.Info("fed synthetic packets", "topic", inputTopic, "records", len(packets), "took", time.Since(start).Round(time.Millisecond))
 	}
 
 	if o.expect == 0 {
@@ -318,13 +359,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return stopAndWait(nil)
 	}
 
-	log.Info("waiting for output records", "want", o.expect, "topics", outputTopics(), "timeout", o.timeout)
-	counts, err := awaitOutput(ctx, brokers, from, o.expect, o.timeout, isolation(o.eos), runDone, log)
+	log.Info("waiting for output records", "packets", o.expect, "topics", resultTopics(), "timeout", o.timeout)
+	res, err := awaitOutput(ctx, brokers, from, o.expect, o.timeout, isolation(o.eos), runDone, log)
 	if err := stopAndWait(err); err != nil {
 		return err
 	}
-	for _, topic := range outputTopics() {
-		fmt.Fprintf(stdout, "%s: %d records\n", topic, counts[topic])
+	for _, topic := range resultTopics() {
+		fmt.Fprintf(stdout, "%s: %d records\n", topic, res.counts[topic])
+	}
+	fmt.Fprintf(stdout, "%s by src_org: %v\n", enrichedTopic, res.bySrcOrg)
+	fmt.Fprintf(stdout, "%s by service: %v\n", enrichedTopic, res.byService)
+	return nil
+}
+
+// createTopic creates topic with the given partitions, unless it exists.
+// embedded.CreateTopics makes every topic with 4 partitions; services
+// gets a count of its own.
+func createTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, log *slog.Logger) error {
+	r, err := adm.CreateTopic(ctx, partitions, -1, nil, topic)
+	switch {
+	case errors.Is(err, kerr.TopicAlreadyExists):
+	case err != nil:
+		return fmt.Errorf("create topic %s: %w", topic, err)
+	default:
+		log.Info("created topic", "topic", r.Topic, "partitions", r.NumPartitions)
 	}
 	return nil
 }
@@ -415,11 +473,38 @@ func feed(ctx context.Context, cl *kgo.Client, packets []Packet) error {
 	return nil
 }
 
-// awaitOutput reads the output topics from the offsets in from, at
-// isolation level iso, until want records have arrived in all, and returns
-// the count of each. It fails when timeout passes first, when ctx ends, or
-// when the app stops (runDone).
-func awaitOutput(ctx context.Context, brokers []string, from kadm.ListedOffsets, want int, timeout time.Duration, iso kgo.IsolationLevel, runDone <-chan struct{}, log *slog.Logger) (map[string]int, error) {
+// results is what a run read from the result topics.
+type results struct {
+	counts    map[string]int // records per topic
+	bySrcOrg  tally          // packets-enriched records per src_org
+	byService tally          // and per service
+}
+
+// done reports whether want packets are out: want records in the flows
+// topics together, and want in packets-enriched.
+func (r results) done(want int) bool {
+	flows := 0
+	for _, t := range flowTopics() {
+		flows += r.counts[t]
+	}
+	return flows >= want && r.counts[enrichedTopic] >= want
+}
+
+// summary says how many records each result topic got.
+func (r results) summary() string {
+	parts := make([]string, 0, len(resultTopics()))
+	for _, t := range resultTopics() {
+		parts = append(parts, fmt.Sprintf("%s %d", t, r.counts[t]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// awaitOutput reads the result topics from the offsets in from, at
+// isolation level iso, until want packets are out (results.done), and
+// returns what it read. It fails when timeout passes first, when ctx ends,
+// or when the app stops (runDone).
+func awaitOutput(ctx context.Context, brokers []string, from kadm.ListedOffsets, want int, timeout time.Duration, iso kgo.IsolationLevel, runDone <-chan struct{}, log *slog.Logger) (results, error) {
+	res := results{counts: map[string]int{}, bySrcOrg: tally{}, byService: tally{}}
 	start := map[string]map[int32]kgo.Offset{}
 	from.Each(func(o kadm.ListedOffset) {
 		if start[o.Topic] == nil {
@@ -429,7 +514,7 @@ func awaitOutput(ctx context.Context, brokers []string, from kadm.ListedOffsets,
 	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(start), kgo.FetchIsolationLevel(iso))
 	if err != nil {
-		return nil, fmt.Errorf("consumer of %v: %w", outputTopics(), err)
+		return res, fmt.Errorf("consumer of %v: %w", resultTopics(), err)
 	}
 	defer cl.Close()
 
@@ -443,28 +528,38 @@ func awaitOutput(ctx context.Context, brokers []string, from kadm.ListedOffsets,
 		}
 	}()
 
-	counts := map[string]int{}
-	total := 0
-	for total < want {
+	enrichedSerde := serde.JSON[EnrichedPacket]()
+	for !res.done(want) {
 		fs := cl.PollFetches(waitCtx)
 		fs.EachRecord(func(r *kgo.Record) {
-			counts[r.Topic]++
-			total++
+			res.counts[r.Topic]++
+			if r.Topic != enrichedTopic {
+				return
+			}
+			e, err := enrichedSerde.Deserialize(r.Topic, r.Value)
+			if err != nil {
+				// Not ours (someone else writes the topic): counted, not
+				// tallied.
+				log.Warn("reading an enriched packet", "partition", r.Partition, "offset", r.Offset, "err", err)
+				return
+			}
+			res.bySrcOrg[e.SrcOrg]++
+			res.byService[e.Service]++
 		})
-		if total >= want {
+		if res.done(want) {
 			break
 		}
 		if waitCtx.Err() != nil {
-			got := fmt.Sprintf("got %d (%s)", total, summary(counts))
+			got := "got " + res.summary()
 			select {
 			case <-runDone:
-				return counts, fmt.Errorf("app stopped while waiting for %d output records; %s", want, got)
+				return res, fmt.Errorf("app stopped while waiting for %d packets in the output; %s", want, got)
 			default:
 			}
 			if ctx.Err() != nil {
-				return counts, fmt.Errorf("interrupted while waiting for %d output records; %s", want, got)
+				return res, fmt.Errorf("interrupted while waiting for %d packets in the output; %s", want, got)
 			}
-			return counts, fmt.Errorf("timed out after %v waiting for %d output records; %s", timeout, want, got)
+			return res, fmt.Errorf("timed out after %v waiting for %d packets in the output; %s", timeout, want, got)
 		}
 		fs.EachError(func(topic string, p int32, err error) {
 			// kgo keeps retrying after reporting (a topic whose metadata
@@ -473,7 +568,7 @@ func awaitOutput(ctx context.Context, brokers []string, from kadm.ListedOffsets,
 			log.Warn("consuming output", "topic", topic, "partition", p, "err", err)
 		})
 	}
-	return counts, nil
+	return res, nil
 }
 
 // guarantee is the processing guarantee of -eos.
@@ -491,12 +586,4 @@ func isolation(eos bool) kgo.IsolationLevel {
 		return kgo.ReadCommitted()
 	}
 	return kgo.ReadUncommitted()
-}
-
-func summary(counts map[string]int) string {
-	parts := make([]string, 0, len(counts))
-	for _, t := range outputTopics() {
-		parts = append(parts, fmt.Sprintf("%s %d", t, counts[t]))
-	}
-	return strings.Join(parts, ", ")
 }

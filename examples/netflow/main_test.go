@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,7 +65,7 @@ func TestTopologyRoutesByProtocol(t *testing.T) {
 	d := testutil.NewDriver(t, topo)
 	in := testutil.InputTopic(d, "packets", serde.String(), serde.JSON[Packet]())
 	out := map[string]*testutil.TestOutputTopic[string, Packet]{}
-	for _, topic := range outputTopics() {
+	for _, topic := range flowTopics() {
 		out[topic] = testutil.OutputTopic(d, topic, serde.String(), serde.JSON[Packet]())
 	}
 
@@ -90,7 +91,7 @@ func TestTopologyRoutesByProtocol(t *testing.T) {
 			{Key: "sctp|10.0.0.1:2905|10.0.0.2:2905", Value: sctp},
 		},
 	}
-	for _, topic := range outputTopics() {
+	for _, topic := range flowTopics() {
 		got := out[topic].ReadKeyValues()
 		if !slices.Equal(got, want[topic]) {
 			t.Errorf("%s:\n got %+v\nwant %+v", topic, got, want[topic])
@@ -269,11 +270,11 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if len(lines) != len(outputTopics()) {
-		t.Fatalf("want one line per output topic, got:\n%s", stdout.String())
+	if len(lines) != len(resultTopics())+2 {
+		t.Fatalf("want one line per result topic and two tallies, got:\n%s", stdout.String())
 	}
-	sum := 0
-	for i, topic := range outputTopics() {
+	printed := map[string]int{}
+	for i, topic := range resultTopics() {
 		var n int
 		if _, err := fmt.Sscanf(lines[i], topic+": %d records", &n); err != nil {
 			t.Fatalf("line %q: want %q: %v", lines[i], topic+": <count> records", err)
@@ -281,11 +282,15 @@ func TestRunEndToEnd(t *testing.T) {
 		if got := len(c.ConsumeAll(t, topic, n, 10*time.Second)); got != n {
 			t.Errorf("%s: printed %d records, topic holds %d", topic, n, got)
 		}
-		sum += n
+		printed[topic] = n
 	}
-	if sum != 200 {
-		t.Errorf("counts sum to %d, want 200:\n%s", sum, stdout.String())
+	if sum := printed["flows-tcp"] + printed["flows-udp"] + printed["flows-other"]; sum != 200 {
+		t.Errorf("flows counts sum to %d, want 200:\n%s", sum, stdout.String())
 	}
+	if n := printed[enrichedTopic]; n != 200 {
+		t.Errorf("%s: %d records, want 200:\n%s", enrichedTopic, n, stdout.String())
+	}
+	checkEnriched(t, c, lines[len(resultTopics()):])
 
 	// run stopped once the flows records were out, perhaps before the
 	// counting task read every packet from the repartition topic; what it
@@ -321,6 +326,88 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	if !maps.Equal(got, want) {
 		t.Errorf("latest counts in %s:\n got %v\nwant %v", countsTopic, got, want)
+	}
+}
+
+// checkEnriched reads packets-enriched and the two tables back from the
+// cluster and checks every enriched packet against them: keyed by its
+// source address, it carries the ip-orgs row of that address (unknown
+// without one) and the services row of its destination port (likewise),
+// and the packets are those fed, each once. The tables must be those the
+// run meant to feed, and the tally lines it printed must be those of the
+// records.
+func checkEnriched(t *testing.T, c *testutil.Cluster, tallyLines []string) {
+	t.Helper()
+	fed := synthPackets(200, time.Now())
+	orgs := map[string]Org{}
+	for _, r := range c.ConsumeAll(t, orgsTopic, -1, 500*time.Millisecond) {
+		org, err := serde.JSON[Org]().Deserialize(orgsTopic, r.Value)
+		if err != nil {
+			t.Fatalf("%s: row of %q: %v", orgsTopic, r.Key, err)
+		}
+		orgs[string(r.Key)] = org
+	}
+	if want := synthOrgs(fed); !maps.Equal(orgs, want) {
+		t.Errorf("%s holds %v, want %v", orgsTopic, orgs, want)
+	}
+	services := map[string]string{}
+	for _, r := range c.ConsumeAll(t, servicesTopic, -1, 500*time.Millisecond) {
+		services[string(r.Key)] = string(r.Value)
+	}
+	if want := synthServices(); !maps.Equal(services, want) {
+		t.Errorf("%s holds %v, want %v", servicesTopic, services, want)
+	}
+
+	left := map[Packet]int{} // fed packets not yet read, timestamps zeroed
+	for _, p := range fed {
+		p.Timestamp = time.Time{}
+		left[p]++
+	}
+	byOrg, byService := tally{}, tally{}
+	var known, unknownOrgs int
+	for _, r := range c.ConsumeAll(t, enrichedTopic, len(fed), 10*time.Second) {
+		e, err := serde.JSON[EnrichedPacket]().Deserialize(enrichedTopic, r.Value)
+		if err != nil {
+			t.Fatalf("%s: %v in %s", enrichedTopic, err, r.Value)
+		}
+		wantOrg, wantASN := unknown, 0
+		if org, ok := orgs[e.SrcIP]; ok {
+			wantOrg, wantASN = org.Name, org.ASN
+			known++
+		} else {
+			unknownOrgs++
+		}
+		wantService, ok := services[strconv.Itoa(int(e.DstPort))]
+		if !ok {
+			wantService = unknown
+		}
+		if string(r.Key) != e.SrcIP || e.SrcOrg != wantOrg || e.SrcASN != wantASN || e.Service != wantService {
+			t.Errorf("%s: %q %s: want key %q, src_org %q, src_asn %d, service %q",
+				enrichedTopic, r.Key, r.Value, e.SrcIP, wantOrg, wantASN, wantService)
+		}
+		p := e.Packet
+		p.Timestamp = time.Time{}
+		if left[p] == 0 {
+			t.Errorf("%s: %s is not a packet fed, or is one read twice", enrichedTopic, r.Value)
+		}
+		left[p]--
+		byOrg[e.SrcOrg]++
+		byService[e.Service]++
+	}
+	for p, n := range left {
+		if n > 0 {
+			t.Errorf("%s: %d of packet %+v missing", enrichedTopic, n, p)
+		}
+	}
+	if known == 0 || unknownOrgs == 0 {
+		t.Errorf("%d packets from an address with an org, %d without: the run should show both", known, unknownOrgs)
+	}
+	wantTallies := []string{
+		fmt.Sprintf("%s by src_org: %v", enrichedTopic, byOrg),
+		fmt.Sprintf("%s by service: %v", enrichedTopic, byService),
+	}
+	if !slices.Equal(tallyLines, wantTallies) {
+		t.Errorf("tally lines:\n%s\nwant:\n%s", strings.Join(tallyLines, "\n"), strings.Join(wantTallies, "\n"))
 	}
 }
 
