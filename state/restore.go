@@ -47,10 +47,13 @@ import (
 // after the restore. A 27 MB restore in 8 MiB chunks left compactions
 // worth 1.0-1.1 µs of CPU per record; in 16 MiB chunks, almost none
 // (BenchmarkPebbleRestore). Smaller chunks mean less memory: a restore
-// holds three, the chunk filling, the one being written and its sorted
-// copy, 48 MiB in all, as much as the three 16 MiB memtables Kafka
-// Streams gives RocksDB.
+// holds two, the chunk filling and the one being written, 32 MiB in all
+// (Kafka Streams gives RocksDB three 16 MiB memtables).
 const restoreChunkBytes = 16 << 20
+
+// restoreGatherBytes is how much of a chunk its write copies in key order
+// at a time (restoreChunk.write): small enough to stay in cache.
+const restoreGatherBytes = 256 << 10
 
 // restoreTableFormat is the newest sstable format restores write, if the
 // db's is newer. Pebble reads and ingests every format its format major
@@ -80,7 +83,7 @@ func (db *PebbleDB) BeginRestore() error {
 	if db.bulk != nil {
 		return fmt.Errorf("state: restore into pebble %s: already begun", db.dir)
 	}
-	db.bulk = &bulkRestore{db: db, chunkBytes: restoreChunkBytes, cur: &restoreChunk{}}
+	db.bulk = &bulkRestore{db: db, chunkBytes: restoreChunkBytes, gatherBytes: restoreGatherBytes, cur: &restoreChunk{}}
 	return nil
 }
 
@@ -143,9 +146,10 @@ func (db *PebbleDB) restoreBulk(s *pebbleStore, batch []KeyValue) (bool, error) 
 // the db's mu; the goroutine writing a full chunk touches only that chunk,
 // the buffers below and Pebble.
 type bulkRestore struct {
-	db         *PebbleDB
-	chunkBytes int
-	cur        *restoreChunk
+	db          *PebbleDB
+	chunkBytes  int
+	gatherBytes int
+	cur         *restoreChunk
 	// spare is the chunk being written while writing is set, then free.
 	spare   *restoreChunk
 	writing chan error
@@ -224,7 +228,7 @@ func (b *bulkRestore) ingest(c *restoreChunk, n int) error {
 	}
 	out := &restoreFile{f: f, buf: b.out[:0]}
 	w := sstable.NewWriter(out, db.opts.MakeWriterOptions(0, min(db.db.TableFormat(), restoreTableFormat)))
-	b.sorted, err = c.write(w, b.sorted)
+	b.sorted, err = c.write(w, b.sorted, b.gatherBytes)
 	// Close finishes the file (writes, syncs and closes it), also after an
 	// error.
 	if cerr := w.Close(); err == nil {

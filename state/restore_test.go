@@ -17,13 +17,15 @@ import (
 )
 
 // runBulkRestore runs batches through BeginRestore ... EndRestore, with
-// chunks of chunkBytes so that small tests still write several tables.
+// chunks of chunkBytes so that small tests still write several tables,
+// and chunks written a few entries at a time.
 func runBulkRestore(t *testing.T, db *PebbleDB, chunkBytes int, batches func()) {
 	t.Helper()
 	if err := db.BeginRestore(); err != nil {
 		t.Fatal(err)
 	}
 	db.bulk.chunkBytes = chunkBytes
+	db.bulk.gatherBytes = 64
 	batches()
 	if err := db.EndRestore(); err != nil {
 		t.Fatal(err)
