@@ -34,14 +34,17 @@ const (
 
 // TestEOSRouteUnderKills runs netflow with -eos as three processes on a
 // devbroker process, and SIGKILLs one of them (in turn) every 2s, or as soon
-// after as it has joined the group, restarting it at once on its state
+// after as it runs in a settled group, restarting it at once on its state
 // directory, while 300 000 packets are produced over 20s. Once the input is
 // all produced the killing stops; then, read read_committed, every packet
 // must be in exactly one of flows-tcp, flows-udp and flows-other (the one of
-// its protocol, keyed by its flow, unchanged): none lost, none twice. Each
-// packet is told apart by its timestamp, a millisecond after the one before.
-// The flow counts, a stateful side of the same topology, must also end exact
-// in flow-counts and in its changelog.
+// its protocol, keyed by its flow, unchanged): none lost, none twice; and
+// exactly once in packets-enriched, through the repartition and the two
+// joins, keyed by its source and carrying the rows of ip-orgs and services
+// fed before the instances started. Each packet is told apart by its
+// timestamp, a millisecond after the one before. The flow counts, a
+// stateful side of the same topology, must also end exact in flow-counts
+// and in its changelog.
 func TestEOSRouteUnderKills(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a broker and three netflow processes, killed over and over")
@@ -64,15 +67,22 @@ func TestEOSRouteUnderKills(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	for _, topic := range append([]string{inputTopic, countsTopic}, flowTopics()...) {
+	for _, topic := range append([]string{inputTopic, countsTopic, orgsTopic}, resultTopics()...) {
 		if _, err := adm.CreateTopic(ctx, 4, -1, nil, topic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			t.Fatalf("create %s: %v", topic, err)
 		}
 	}
+	if _, err := adm.CreateTopic(ctx, servicesPartitions, -1, nil, servicesTopic); err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Fatalf("create %s: %v", servicesTopic, err)
+	}
 
 	base := time.Now().Truncate(time.Second)
 	packets := synthPackets(eosPackets, base)
-	rd := newPacketReader(t, c.broker, base, packets)
+	orgs, services := synthOrgs(packets), synthServices()
+	if err := feedTables(ctx, cl, orgs, services, base.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	rd := newPacketReader(t, c.broker, base, packets, orgs, services)
 	inst := make([]*proc, 3)
 	runs := make([]int, 3) // incarnations of each instance
 	for i := range inst {
@@ -82,13 +92,13 @@ func TestEOSRouteUnderKills(t *testing.T) {
 
 	// Feed in batches, paced over eosFeedTime, while this goroutine kills
 	// an instance, in turn, every eosKillGap and restarts it at once. An
-	// instance is killed only once it has joined the group: kfake never
-	// expires a member killed inside its first JoinGroup (see joined).
+	// instance is killed only while it runs between rebalances: kfake
+	// never expires a member killed inside a JoinGroup (see running).
 	var feedErr error
 	fed := make(chan struct{})
 	go func() { feedErr = feedPaced(ctx, cl, packets, eosFeedTime); close(fed) }()
 	kills := 0
-	var held time.Duration // kills put off until the victim had joined
+	var held time.Duration // kills put off until the victim was running
 	next := time.Now().Add(eosKillGap)
 kill:
 	for {
@@ -101,7 +111,7 @@ kill:
 		}
 		c.checkAlive()
 		i := kills % len(inst)
-		for !joined(inst[i]) {
+		for !running(inst[i]) {
 			select {
 			case <-fed:
 				break kill
@@ -120,7 +130,7 @@ kill:
 	if feedErr != nil {
 		t.Fatalf("feeding the packets: %v", feedErr)
 	}
-	phase("fed %d packets; %d SIGKILLs and restarts (put off %v in all until the victim had joined); so far %s", len(packets), kills, held, rd.progress())
+	phase("fed %d packets; %d SIGKILLs and restarts (put off %v in all until the victim was running); so far %s", len(packets), kills, held, rd.progress())
 
 	// Wait until every packet is out and every flow counted, and the group
 	// has committed all the input, or until a broken rule is seen and
@@ -150,7 +160,7 @@ kill:
 	// Nothing may follow: no transaction left open on the outputs, and a
 	// quiet spell in which no record arrives.
 	changelog := eosAppID + "-flow-counts-changelog"
-	if err := eoscheck.AwaitStable(wctx, adm, append([]string{countsTopic, changelog}, flowTopics()...)...); err != nil {
+	if err := eoscheck.AwaitStable(wctx, adm, append([]string{countsTopic, changelog}, resultTopics()...)...); err != nil {
 		t.Errorf("%v", err)
 	}
 	rd.awaitQuiet(wctx, 2*time.Second)
@@ -193,34 +203,39 @@ func feedPaced(ctx context.Context, cl *kgo.Client, packets []Packet, d time.Dur
 // packetReader reads the output topics and flow-counts read_committed from
 // the start, in the background. It records where each packet was read and
 // the records that break the rules: a packet read twice, in the wrong
-// topic, under the wrong key or changed; a flow count above the truth or
-// not above the count before it (a committed count only grows).
+// topic, under the wrong key, changed or (in packets-enriched) with other
+// rows than the tables hold; a flow count above the truth or not above
+// the count before it (a committed count only grows).
 type packetReader struct {
-	cl      *kgo.Client
-	base    time.Time
-	packets []Packet
-	truth   map[string]int64 // packets per flow
-	done    chan struct{}
+	cl       *kgo.Client
+	base     time.Time
+	packets  []Packet
+	truth    map[string]int64 // packets per flow
+	orgs     map[string]Org   // the ip-orgs rows fed
+	services map[string]string
+	done     chan struct{}
 
-	mu       sync.Mutex
-	seen     []string // where packet i was first read; "" if not yet
-	distinct int
-	recs     int
-	outRecs  int // records of the output topics
-	lastAt   time.Time
-	latest   map[string]int64
-	where    map[string]string
-	twice    []string
-	wrong    []string
-	over     []string
-	down     []string
-	errs     []string
+	mu               sync.Mutex
+	seen             []string // where packet i was first read in a flows topic; "" if not yet
+	distinct         int
+	seenEnriched     []string // where packet i was first read in packets-enriched
+	distinctEnriched int
+	recs             int
+	outRecs          int // records of the flows topics
+	lastAt           time.Time
+	latest           map[string]int64
+	where            map[string]string
+	twice            []string
+	wrong            []string
+	over             []string
+	down             []string
+	errs             []string
 }
 
-func newPacketReader(t *testing.T, broker string, base time.Time, packets []Packet) *packetReader {
+func newPacketReader(t *testing.T, broker string, base time.Time, packets []Packet, orgs map[string]Org, services map[string]string) *packetReader {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker),
-		kgo.ConsumeTopics(append([]string{countsTopic}, flowTopics()...)...),
+		kgo.ConsumeTopics(append([]string{countsTopic}, resultTopics()...)...),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.FetchMaxWait(200*time.Millisecond),
@@ -228,8 +243,9 @@ func newPacketReader(t *testing.T, broker string, base time.Time, packets []Pack
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &packetReader{cl: cl, base: base, packets: packets, truth: map[string]int64{}, done: make(chan struct{}),
-		seen: make([]string, len(packets)), lastAt: time.Now(), latest: map[string]int64{}, where: map[string]string{}}
+	r := &packetReader{cl: cl, base: base, packets: packets, truth: map[string]int64{}, orgs: orgs, services: services,
+		done: make(chan struct{}), seen: make([]string, len(packets)), seenEnriched: make([]string, len(packets)),
+		lastAt: time.Now(), latest: map[string]int64{}, where: map[string]string{}}
 	for _, p := range packets {
 		r.truth[flowKey(p)]++
 	}
@@ -265,8 +281,12 @@ func (r *packetReader) run() {
 			r.recs++
 			r.lastAt = time.Now()
 			at := fmt.Sprintf("%s-%d@%d", rec.Topic, rec.Partition, rec.Offset)
-			if rec.Topic == countsTopic {
+			switch rec.Topic {
+			case countsTopic:
 				r.count(at, rec)
+				return
+			case enrichedTopic:
+				r.enriched(at, rec)
 				return
 			}
 			r.outRecs++
@@ -297,6 +317,50 @@ func (r *packetReader) run() {
 		})
 		r.mu.Unlock()
 	}
+}
+
+// enriched takes a packets-enriched record; r.mu is held.
+func (r *packetReader) enriched(at string, rec *kgo.Record) {
+	e, err := serde.JSON[EnrichedPacket]().Deserialize(rec.Topic, rec.Value)
+	if err != nil {
+		r.wrong = append(r.wrong, fmt.Sprintf("%s: %v in %s", at, err, rec.Value))
+		return
+	}
+	i, ok := r.index(at, e.Timestamp, rec.Value)
+	if !ok {
+		return
+	}
+	want := EnrichedPacket{Packet: r.packets[i], SrcOrg: unknown, Service: unknown}
+	if org, ok := r.orgs[want.SrcIP]; ok {
+		want.SrcOrg, want.SrcASN = org.Name, org.ASN
+	}
+	if service, ok := r.services[strconv.Itoa(int(want.DstPort))]; ok {
+		want.Service = service
+	}
+	switch {
+	case !samePacket(e.Packet, want.Packet) || e.SrcOrg != want.SrcOrg || e.SrcASN != want.SrcASN || e.Service != want.Service:
+		r.wrong = append(r.wrong, fmt.Sprintf("%s: packet %d enriched as %+v, want %+v", at, i, e, want))
+	case string(rec.Key) != want.SrcIP:
+		r.wrong = append(r.wrong, fmt.Sprintf("%s: enriched packet %d keyed %q, not %q", at, i, rec.Key, want.SrcIP))
+	}
+	if r.seenEnriched[i] != "" {
+		r.twice = append(r.twice, fmt.Sprintf("enriched packet %d at %s and %s", i, r.seenEnriched[i], at))
+		return
+	}
+	r.seenEnriched[i] = at
+	r.distinctEnriched++
+}
+
+// index is the number of the packet fed at ts, or false (noted as wrong)
+// when none was; r.mu is held.
+func (r *packetReader) index(at string, ts time.Time, value []byte) (int, bool) {
+	d := ts.Sub(r.base)
+	i := int(d / time.Millisecond)
+	if d%time.Millisecond != 0 || i < 0 || i >= len(r.packets) || !ts.Equal(r.packets[i].Timestamp) {
+		r.wrong = append(r.wrong, fmt.Sprintf("%s: a packet never fed: %s", at, value))
+		return 0, false
+	}
+	return i, true
 }
 
 // samePacket compares all but the timestamps, which time.Time's == would
@@ -336,7 +400,7 @@ func (r *packetReader) close() {
 func (r *packetReader) status() (complete, broken bool, quiet time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	complete = r.distinct == len(r.packets) && maps.Equal(r.latest, r.truth)
+	complete = r.distinct == len(r.packets) && r.distinctEnriched == len(r.packets) && maps.Equal(r.latest, r.truth)
 	broken = len(r.twice)+len(r.wrong)+len(r.over)+len(r.down) > 0
 	return complete, broken, time.Since(r.lastAt)
 }
@@ -350,8 +414,8 @@ func (r *packetReader) progress() string {
 			exact++
 		}
 	}
-	return fmt.Sprintf("%d of %d packets out, %d of %d flows counted exactly (%d records read); %d packets twice, %d wrong, %d counts past the truth, %d not growing",
-		r.distinct, len(r.packets), exact, len(r.truth), r.recs, len(r.twice), len(r.wrong), len(r.over), len(r.down))
+	return fmt.Sprintf("%d of %d packets out, %d enriched, %d of %d flows counted exactly (%d records read); %d packets twice, %d wrong, %d counts past the truth, %d not growing",
+		r.distinct, len(r.packets), r.distinctEnriched, exact, len(r.truth), r.recs, len(r.twice), len(r.wrong), len(r.over), len(r.down))
 }
 
 // awaitQuiet waits until no record has arrived for d.
@@ -371,10 +435,13 @@ func (r *packetReader) report(t *testing.T) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var missing []string
+	var missing, missingEnriched []string
 	for i, at := range r.seen {
 		if at == "" {
 			missing = append(missing, fmt.Sprintf("%d (%s, %s)", i, topicOf(r.packets[i].Protocol), flowKey(r.packets[i])))
+		}
+		if r.seenEnriched[i] == "" {
+			missingEnriched = append(missingEnriched, fmt.Sprintf("%d (from %s)", i, r.packets[i].SrcIP))
 		}
 	}
 	byTopic := map[string]int{}
@@ -390,6 +457,7 @@ func (r *packetReader) report(t *testing.T) {
 	}{
 		{"packets read_committed twice (a duplicate)", r.twice},
 		{"packets never read_committed (lost)", missing},
+		{"packets never read_committed in " + enrichedTopic + " (lost)", missingEnriched},
 		{"output records wrong (misrouted, mis-keyed, changed or never fed)", r.wrong},
 		{countsTopic + " counts read_committed past the truth", r.over},
 		{countsTopic + " counts read_committed not growing", r.down},
@@ -398,8 +466,8 @@ func (r *packetReader) report(t *testing.T) {
 			t.Errorf("%d %s; the first: %s", n, e.what, strings.Join(e.list[:min(n, 20)], "\n\t"))
 		}
 	}
-	if r.distinct == len(r.packets) && len(r.twice) == 0 {
-		t.Logf("every one of the %d packets read_committed exactly once", len(r.packets))
+	if r.distinct == len(r.packets) && r.distinctEnriched == len(r.packets) && len(r.twice) == 0 {
+		t.Logf("every one of the %d packets read_committed exactly once in the flows topics and once in %s", len(r.packets), enrichedTopic)
 	}
 	diffCounts(t, countsTopic+" (read_committed)", r.latest, r.truth)
 	if n := len(r.errs); n > 0 {
@@ -628,18 +696,30 @@ func (w *lineWatcher) Write(p []byte) (int, error) {
 	}
 }
 
-// joined reports whether p has logged an assignment, so has been answered
-// a JoinGroup and a SyncGroup and heartbeats. kfake (the broker here) arms
-// a member's session timer only when a response reaches it; a member killed
-// while its first JoinGroup waits in the broker never gets one, so it is
-// never expired: once the join completes without it, it keeps its
-// partitions, unprocessed, in a stable group, and a later rebalance waits
-// the whole rebalance timeout (60s) for it, during which kfake expires the
-// live members waiting in JoinGroup instead. Kafka expires such a member
-// after its session timeout.
-func joined(p *proc) bool {
+// running reports whether p's last state change was to RUNNING: it has
+// been answered a JoinGroup and a SyncGroup, and has not started a
+// rebalance since (the app logs RUNNING -> REBALANCING before it revokes
+// and rejoins). A kill in between stalls kfake (the broker here), which
+// does not expire a member whose JoinGroup waits in the broker, as Kafka
+// does after its session timeout: a member killed inside its first
+// JoinGroup never gets a session timer, so it keeps its partitions,
+// unprocessed, and a later rebalance waits the whole rebalance timeout
+// (60s) for it, during which kfake expires the live members waiting in
+// JoinGroup instead; a member killed inside a later JoinGroup counts as
+// joined, so the join completes with it and the group then waits the
+// rebalance timeout for its SyncGroup, while the restarted instances time
+// out in JoinGroup ("unable to join group session: i/o timeout").
+func running(p *proc) bool {
 	b, err := os.ReadFile(p.log)
-	return err == nil && bytes.Contains(b, []byte(`msg="tasks assigned"`))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndex(b, []byte(`msg="state change"`))
+	if i < 0 {
+		return false
+	}
+	line, _, _ := bytes.Cut(b[i:], []byte("\n"))
+	return bytes.Contains(line, []byte("to=RUNNING"))
 }
 
 // openTxns names the open transactions and the processes holding them.

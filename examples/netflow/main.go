@@ -7,6 +7,37 @@
 // topic flow-counts (key: the flow; value: the count as an 8-byte
 // big-endian integer, which kcat reads with -s value=Q).
 //
+// And it enriches each packet with two tables, writing it to the topic
+// packets-enriched (key: the source address; value: the packet's JSON
+// plus src_org, src_asn and service, below):
+//
+//   - ip-orgs (key: an IP address; value: the organisation that owns it,
+//     {"org":"Example Corp","asn":64500}) is read with ktable.Table into the
+//     store ip-orgs (changelog "<app-id>-ip-orgs-changelog"). A stream–table
+//     join looks a key up in the task holding that key's partition of the
+//     table, so the packets, re-keyed by source address (SelectKey named
+//     by-src-ip), go through the repartition topic
+//     "<app-id>-by-src-ip-repartition" first, created with ip-orgs' partition
+//     count: each packet lands on the partition of its source's row. The
+//     feed below keys packets by source address already, but the topology
+//     cannot know that, and a producer keying otherwise (or hashing keys
+//     otherwise, as kcat does by default) would break the join without it.
+//     The join is a left join (kstream.LeftJoinTable): a packet whose
+//     source has no row goes on with "src_org":"unknown" and no src_asn.
+//   - services (key: a port in decimal; value: its service name, "443" →
+//     "https") is read with kstream.GlobalTable into the store services:
+//     every instance reads the whole topic, so the join
+//     (kstream.LeftJoinGlobal), through a key mapper from the packet's
+//     destination port, needs no repartition and no co-partitioning;
+//     services has 3 partitions where the other topics have 4. A port with
+//     no row gives "service":"unknown" (the replies, sent to the clients'
+//     ephemeral ports, and ICMP's port 0).
+//
+// The joins read the tables' current rows: an update of ip-orgs or services
+// changes what later packets carry, never a packet already written. Rows of
+// services reach a running instance a little after they are written, so a
+// packet processed in between carries the old row.
+//
 // Usage:
 //
 //	go run ./examples/netflow [-brokers HOST:PORT,...] [-app-id netflow] [-state-dir DIR]
@@ -14,36 +45,65 @@
 //	                          [-session-timeout 45s] [-eos]
 //
 // Without -brokers (or KAFKA_BROKERS) it starts an embedded broker. It
-// creates the topics (4 partitions each, if they do not exist), feeds
-// -records synthetic packets to "packets", runs the topology, and once as
-// many records have reached the output topics prints one line per output
-// topic, "<topic>: <count> records", and exits 0; it exits 1 if they do not
-// arrive within -timeout. Only records written during this run are counted,
-// and flow-counts is not among the output topics counted. Unless -state-dir
-// is given, the state (the flow counts) lives in a temporary directory
-// removed on exit, as the embedded broker's topics are.
+// creates the topics if they do not exist (4 partitions each, services 3)
+// and feeds the two tables: ip-orgs a row for each address of the
+// synthetic packets except those of 10.0.3.0/24 (10.0.0.0/24 "Example
+// Corp", 10.0.1.0/24 "Globex", 10.0.2.0/24 "Initech", the servers of
+// 192.168.1.0/24 "Example Hosting"), services the server ports' names (ssh,
+// domain, http, ntp, https, syslog, postgresql). Then it starts the
+// topology, feeds -records synthetic packets to "packets", and once as many
+// packets are out (as many records in the flows topics together, and as
+// many in packets-enriched) prints one line per topic, "<topic>: <count>
+// records", for flows-tcp, flows-udp, flows-other and packets-enriched,
+// then two lines counting the enriched packets per organisation and per
+// service, most first:
 //
-// With -records 0 it feeds nothing and runs until SIGINT or SIGTERM: start
-// it twice against one broker and the two instances share the partitions.
-// -expect N waits for N output records instead of -records (so -records 0
+//	packets-enriched by src_org: Example Hosting 489, unknown 187, Example Corp 126, ...
+//	packets-enriched by service: unknown 617, https 90, postgresql 62, ...
+//
+// and exits 0; it exits 1 if they do not arrive within -timeout. Only
+// records written during this run are counted, and flow-counts is not among
+// the topics counted. Unless -state-dir is given, the state (the flow
+// counts and the two tables) lives in a temporary directory removed on
+// exit, as the embedded broker's topics are.
+//
+// With -brokers, -records N feeds the tables and N packets as above: other
+// instances already running take the rows as they arrive. With -records 0
+// it feeds nothing (the topics are still created if missing) and runs until
+// SIGINT or SIGTERM: start it twice against one broker and the two
+// instances share the partitions (each reads all of services).
+// -expect N waits for N packets out instead of -records (so -records 0
 // -expect 6 processes packets someone else produces, and exits once six
-// flows records are out); -expect 0 never stops by itself.
+// flows records and six packets-enriched records are out); -expect 0
+// never stops by itself.
 // -session-timeout is how long the group waits for a silent instance (one
 // killed, say) before moving its partitions to the others (default 45s,
 // Kafka's; heartbeats go every third of it, or every 3s if that is sooner).
 //
 // Delivery is at-least-once: after a crash, the packets processed since the
 // last commit (every second) are written again. With -eos it is
-// exactly-once (kstreams.ExactlyOnceV2): the outputs, the flow counts'
-// changelog and the input offsets of each commit (every 100ms) go to Kafka
-// in one transaction, so a consumer that reads the output topics
-// read_committed (kcat -X isolation.level=read_committed) sees every packet
-// once, crash or not. The output topics and the store are the same in both
-// modes; this instance reads its own output read_committed then.
+// exactly-once (kstreams.ExactlyOnceV2): the outputs, the stores'
+// changelogs, the repartition records and the input offsets of each commit
+// (every 100ms) go to Kafka in one transaction, so a consumer that reads
+// the output topics read_committed (kcat -X isolation.level=read_committed)
+// sees every packet once, crash or not. The output topics and the stores
+// are the same in both modes; this instance reads its own output
+// read_committed then.
 //
 // Input records are JSON, e.g.
 //
 //	{"src_ip":"10.0.0.1","src_port":40000,"dst_ip":"10.0.0.2","dst_port":443,"protocol":"tcp","bytes":60}
+//
+// and that packet, with the tables above, comes out of packets-enriched
+// under the key 10.0.0.1 as
+//
+//	{"src_ip":"10.0.0.1","dst_ip":"10.0.0.2","src_port":40000,"dst_port":443,"protocol":"tcp","bytes":60,"src_org":"Example Corp","src_asn":64500,"service":"https"}
+//
+// To add a row by hand with kcat, hash its key as Kafka clients do
+// (murmur2), so it lands on the partition the join looks in:
+//
+//	echo '10.0.3.7|{"org":"Lab","asn":64520}' |
+//	  kcat -b 127.0.0.1:9092 -P -t ip-orgs -K '|' -X partitioner=murmur2_random
 //
 // Logs go to stderr; stdout carries only the result lines.
 package main
@@ -196,7 +256,7 @@ type options struct {
 	appID    string
 	stateDir string
 	records  int
-	expect   int // output records to wait for; 0: run until interrupted
+	expect   int // packets to wait for in the outputs; 0: run until interrupted
 	timeout  time.Duration
 
 	sessionTimeout time.Duration
@@ -214,8 +274,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.brokers, "brokers", "", "comma-separated seed brokers (default: $KAFKA_BROKERS, else an embedded broker)")
 	fs.StringVar(&o.appID, "app-id", "netflow", "application id: the consumer group, shared by instances that split the work")
 	fs.StringVar(&o.stateDir, "state-dir", "", "directory for local state (default: a temporary directory on the embedded broker, else the kstreams default under the temp dir)")
-	fs.IntVar(&o.records, "records", 1000, "synthetic packets to feed, then wait for as many output records; 0: feed none and run until interrupted")
-	fs.IntVar(&o.expect, "expect", 0, "output records to wait for before printing counts and exiting (default: -records); 0: never stop by itself")
+	fs.IntVar(&o.records, "records", 1000, "synthetic packets to feed, after the ip-orgs and services rows, then wait for them in the outputs; 0: feed nothing and run until interrupted")
+	fs.IntVar(&o.expect, "expect", 0, "packets to wait for, in the flows topics and in packets-enriched, before printing counts and exiting (default: -records); 0: never stop by itself")
 	fs.DurationVar(&o.timeout, "timeout", 60*time.Second, "how long to wait for the output records before failing")
 	fs.DurationVar(&o.sessionTimeout, "session-timeout", 45*time.Second, "how long the group waits for a silent instance before moving its partitions; heartbeats go every third of it, at most 3s apart")
 	fs.BoolVar(&o.eos, "eos", false, "exactly-once processing: outputs, changelog and input offsets commit in one transaction (read the outputs read_committed)")
