@@ -42,7 +42,9 @@ type runner struct {
 	// queued counts records per input partition handed over but not yet
 	// processed; paused marks partitions the poll loop paused for it.
 	queued map[task.TopicPartition]*atomic.Int64
-	paused map[task.TopicPartition]*atomic.Bool
+	// before and taken are turn's scratch maps, kept to spare allocations.
+	before, taken map[task.TopicPartition]int
+	paused        map[task.TopicPartition]*atomic.Bool
 
 	// standby runners never get input: they keep the stores caught up
 	// with the changelogs so a failover restores only the tail.
@@ -238,11 +240,27 @@ func (r *runner) turn() (more bool, err error) {
 	if r.stopped.Load() {
 		return false, nil
 	}
+	// queued is adjusted by what this turn took in and processed, never
+	// overwritten: push may add to it concurrently, and a count it added
+	// and an overwrite erased would let an exactly-once commit's drain
+	// pass while records wait in the inbox (they would then be processed
+	// while the transaction ends, outside it).
+	if r.before == nil {
+		r.before, r.taken = map[task.TopicPartition]int{}, map[task.TopicPartition]int{}
+	}
+	before, taken := r.before, r.taken
+	clear(taken)
+	for tp := range r.queued {
+		before[tp] = r.task.Buffered(tp)
+	}
 	r.inboxMu.Lock()
 	in := r.inbox
 	r.inbox = r.spare[:0]
 	r.inboxMu.Unlock()
 	for i, recs := range in {
+		if len(recs) > 0 { // a fetch's records are all of one partition
+			taken[task.TopicPartition{Topic: recs[0].Topic, Partition: recs[0].Partition}] += len(recs)
+		}
 		if err := r.task.Add(recs...); err != nil {
 			return false, err
 		}
@@ -267,7 +285,7 @@ func (r *runner) turn() (more bool, err error) {
 		r.procLatency.Observe(time.Since(began).Seconds() / float64(processed))
 	}
 	for tp, q := range r.queued {
-		q.Store(int64(r.task.Buffered(tp)))
+		q.Add(int64(r.task.Buffered(tp) - before[tp] - taken[tp]))
 	}
 	if !r.app.txnEnding.Load() {
 		if err := r.task.PunctuateWallClock(); err != nil {
