@@ -32,45 +32,22 @@ type cacheEntry struct {
 	// was clean then; a write-through uses it instead of reading inner.
 	prior      []byte
 	priorKnown bool
-	prev, next *cacheEntry
-	list       *entryList // the list it is in; nil while being written through
+	lruLinks[cacheEntry]
 }
 
-// entryList is a doubly linked list of entries, oldest at head.
-type entryList struct{ head, tail *cacheEntry }
+//lint:ignore U1000 called through the lruEntry constraint, which staticcheck does not follow
+func (e *cacheEntry) links() *lruLinks[cacheEntry] { return &e.lruLinks }
 
-func (l *entryList) pushBack(e *cacheEntry) {
-	e.prev, e.next, e.list = l.tail, nil, l
-	if l.tail != nil {
-		l.tail.next = e
-	} else {
-		l.head = e
-	}
-	l.tail = e
-}
+// entryList is the cache's LRU list of entries.
+type entryList = lruList[cacheEntry, *cacheEntry]
 
-func (l *entryList) pushFront(e *cacheEntry) {
-	e.prev, e.next, e.list = nil, l.head, l
-	if l.head != nil {
-		l.head.prev = e
-	} else {
-		l.tail = e
+// listOf is the list e is in when linked: a clean entry turns dirty only
+// after it left the clean list.
+func (c *cachedStore) listOf(e *cacheEntry) *entryList {
+	if e.dirty {
+		return &c.dirtyL
 	}
-	l.head = e
-}
-
-func (l *entryList) unlink(e *cacheEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		l.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		l.tail = e.prev
-	}
-	e.prev, e.next, e.list = nil, nil, nil
+	return &c.cleanL
 }
 
 // cachedStore is a write cache in the manner of Kafka Streams'
@@ -156,8 +133,8 @@ func (c *cachedRestorer) RestoreBatch(batch []KeyValue) error {
 		if e, ok := c.entries[string(kv.Key)]; ok {
 			delete(c.entries, string(kv.Key))
 			c.size -= e.size
-			if e.list != nil {
-				e.list.unlink(e)
+			if e.linked {
+				c.listOf(e).unlink(e)
 			}
 			e.gen++ // a write-through in flight must not delete a newer entry
 		}
@@ -219,8 +196,8 @@ func (c *cachedStore) PutAt(key, value []byte, ts int64) error {
 			// replaces it.
 			e.prior, e.priorKnown = e.value, true
 		}
-		if e.list != nil {
-			e.list.unlink(e)
+		if e.linked {
+			c.listOf(e).unlink(e)
 		}
 	} else {
 		k := bytes.Clone(key)

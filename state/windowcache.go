@@ -65,11 +65,13 @@ type segEntry struct {
 	oldKnown bool
 	// gen counts writes, so a write-through can tell whether the entry was
 	// written again (by the listener's downstream) while it was away.
-	gen        uint64
-	prev, next *segEntry
-	linked     bool // in the LRU list; false while being written through
-	inMap      bool // in entries; false once written through or dropped
+	gen                uint64
+	lruLinks[segEntry]      // in the LRU list; unlinked while being written through
+	inMap              bool // in entries; false once written through or dropped
 }
+
+//lint:ignore U1000 called through the lruEntry constraint, which staticcheck does not follow
+func (e *segEntry) links() *lruLinks[segEntry] { return &e.lruLinks }
 
 // segCache is what the window and session caches share: the entries, in
 // least-recently-written order, and their write-through. Its concurrency
@@ -87,13 +89,13 @@ type segCache struct {
 	innerGet func(skey []byte) ([]byte, error)
 	innerPut func(skey, value []byte) error
 
-	mu         sync.RWMutex
-	entries    map[string]*segEntry   // by store key, aliasing entry.skey
-	byKey      map[string][]*segEntry // by key, for a key's range reads
-	head, tail *segEntry              // head: least recently written
-	size       int64
-	listener   FlushListener
-	closed     atomic.Bool
+	mu       sync.RWMutex
+	entries  map[string]*segEntry         // by store key, aliasing entry.skey
+	byKey    map[string][]*segEntry       // by key, for a key's range reads
+	lru      lruList[segEntry, *segEntry] // head: least recently written
+	size     int64
+	listener FlushListener
+	closed   atomic.Bool
 
 	// observed is the latest time (end) written to the cache, which the
 	// inner store has not necessarily seen yet; written by the writer only.
@@ -178,7 +180,7 @@ func (c *segCache) put(sk []byte, start, end int64, value []byte, ts int64) erro
 	if ok {
 		c.size -= e.size
 		if e.linked {
-			c.unlink(e)
+			c.lru.unlink(e)
 		}
 	} else {
 		k := bytes.Clone(sk)
@@ -196,7 +198,7 @@ func (c *segCache) put(sk []byte, start, end int64, value []byte, ts int64) erro
 	e.gen++
 	e.size = int64(len(sk)+len(value)+len(e.old)) + segEntryOverhead
 	c.size += e.size
-	c.pushBack(e)
+	c.lru.pushBack(e)
 	over := c.size > c.maxBytes
 	c.mu.Unlock()
 	if over {
@@ -240,14 +242,14 @@ func (c *segCache) get(skey []byte, end int64, read func() ([]byte, error)) ([]b
 func (c *segCache) writeOldest(untilFits bool) error {
 	for {
 		c.mu.Lock()
-		e := c.head
+		e := c.lru.head
 		if e == nil || (untilFits && c.size <= c.maxBytes) {
 			c.mu.Unlock()
 			return nil
 		}
 		// The entry stays in the map while it is away, so reads still find
 		// it: inner may not have the new value yet.
-		c.unlink(e)
+		c.lru.unlink(e)
 		skey, value, old, oldKnown, ts, gen := e.skey, e.value, e.old, e.oldKnown, e.ts, e.gen
 		c.mu.Unlock()
 
@@ -266,7 +268,7 @@ func (c *segCache) writeOldest(untilFits bool) error {
 		case e.gen != gen:
 		case !wrote:
 			// inner refused the write; the entry stays dirty, oldest.
-			c.pushFront(e)
+			c.lru.pushFront(e)
 		default:
 			c.remove(e)
 		}
@@ -327,40 +329,6 @@ func (c *segCache) writeThrough(skey, value, old []byte, oldKnown bool, ts int64
 	return old, true, l(skey, value, old, ts)
 }
 
-func (c *segCache) pushBack(e *segEntry) {
-	e.prev, e.next, e.linked = c.tail, nil, true
-	if c.tail != nil {
-		c.tail.next = e
-	} else {
-		c.head = e
-	}
-	c.tail = e
-}
-
-func (c *segCache) pushFront(e *segEntry) {
-	e.prev, e.next, e.linked = nil, c.head, true
-	if c.head != nil {
-		c.head.prev = e
-	} else {
-		c.tail = e
-	}
-	c.head = e
-}
-
-func (c *segCache) unlink(e *segEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		c.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		c.tail = e.prev
-	}
-	e.prev, e.next, e.linked = nil, nil, false
-}
-
 // drop forgets every entry, for Close; it reports false when the cache was
 // closed already.
 func (c *segCache) drop() bool {
@@ -369,7 +337,7 @@ func (c *segCache) drop() bool {
 	if c.closed.Swap(true) {
 		return false
 	}
-	c.entries, c.byKey, c.head, c.tail, c.size = nil, nil, nil, nil, 0
+	c.entries, c.byKey, c.lru, c.size = nil, nil, lruList[segEntry, *segEntry]{}, 0
 	return true
 }
 
